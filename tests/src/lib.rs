@@ -1,1 +1,3 @@
-//! Shared helpers for the end-to-end tests.
+//! Shared helpers for the end-to-end tests, and the ASL engine conformance runner.
+
+pub mod conformance;
