@@ -536,13 +536,15 @@ export class PetAvatarStack extends Stack {
       '401',
       ERROR_TEMPLATE('Unauthorized', 'Missing x-api-key header (or unknown route)'),
     );
-    add('BadRequestBody', apigw.ResponseType.BAD_REQUEST_BODY, '400', ERROR_TEMPLATE_FROM_CONTEXT('BadRequest'));
+    // Codes follow the api crate's ApiError names, so clients see one vocabulary.
+    add('BadRequestBody', apigw.ResponseType.BAD_REQUEST_BODY, '400', ERROR_TEMPLATE_FROM_CONTEXT('InvalidBody'));
     add(
       'BadRequestParameters',
       apigw.ResponseType.BAD_REQUEST_PARAMETERS,
       '400',
-      ERROR_TEMPLATE_FROM_CONTEXT('BadRequest'),
+      ERROR_TEMPLATE_FROM_CONTEXT('InvalidQuery'),
     );
+    add('ResourceNotFound', apigw.ResponseType.RESOURCE_NOT_FOUND, '404', ERROR_TEMPLATE_FROM_CONTEXT('RouteNotFound'));
     add('Throttled', apigw.ResponseType.THROTTLED, '429', ERROR_TEMPLATE_FROM_CONTEXT('TooManyRequests'));
     add('QuotaExceeded', apigw.ResponseType.QUOTA_EXCEEDED, '429', ERROR_TEMPLATE_FROM_CONTEXT('TooManyRequests'));
     add('Default4xx', apigw.ResponseType.DEFAULT_4XX, undefined, ERROR_TEMPLATE_FROM_CONTEXT('ClientError'));

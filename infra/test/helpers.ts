@@ -9,7 +9,9 @@ import { DEFAULT_ASL_PATH } from '../lib/config';
 import { STAGES } from '../lib/functions';
 import type { PetAvatarStack } from '../lib/petavatar-stack';
 
-export const REAL_ASL_AVAILABLE = aslExists(DEFAULT_ASL_PATH);
+/** The definition under test: the real file, or a draft named by PETAVATAR_ASL_PATH. */
+export const ASL_UNDER_TEST = process.env.PETAVATAR_ASL_PATH ?? DEFAULT_ASL_PATH;
+export const REAL_ASL_AVAILABLE = aslExists(ASL_UNDER_TEST);
 
 let stubPath: string | undefined;
 
@@ -20,7 +22,7 @@ let stubPath: string | undefined;
  * committed, and the definition test skips instead of comparing against it.
  */
 export function aslPathForTests(): string {
-  if (REAL_ASL_AVAILABLE) return DEFAULT_ASL_PATH;
+  if (REAL_ASL_AVAILABLE) return ASL_UNDER_TEST;
   if (stubPath) return stubPath;
   const states: Record<string, unknown> = {};
   STAGES.forEach((s, i) => {
