@@ -35,7 +35,10 @@ export interface FunctionAccess {
   readonly models?: readonly ModelRole[];
 }
 
-/** Attributes every job writer may name: the key plus the fields its conditions check. */
+/**
+ * Attributes every job writer may name: the key plus the fields its conditions check.
+ * Absent optional fields must be left out of a PutItem, not written as NULL.
+ */
 const GUARD = ['job_id', 'owner', 'status', 'stage', 'progress', 'updated_at'];
 const CREATE = [...GUARD, 'created_at', 'upload_key', 'ttl'];
 const ADVANCE = [...GUARD];
@@ -84,8 +87,8 @@ export const ACCESS: Readonly<Record<string, FunctionAccess>> = {
     objects: [{ bucket: 'uploads', prefix: 'uploads/', actions: ['s3:PutObject'] }],
   },
   ApiProcess: {
+    // api::submit_upload only reads the job and queues it; the job was created by presigned-url.
     readJobs: true,
-    writeJobs: { actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'], attributes: CREATE },
     objects: [{ bucket: 'uploads', prefix: 'uploads/', actions: ['s3:GetObject'] }],
     listUploads: true,
     sendJobs: true,
@@ -100,9 +103,8 @@ export const ACCESS: Readonly<Record<string, FunctionAccess>> = {
 
   // Event handlers.
   S3Event: {
+    // Same path as POST /process (api::submit_upload): read the job, queue it.
     readJobs: true,
-    writeJobs: { actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'], attributes: CREATE },
-    objects: [{ bucket: 'uploads', prefix: 'uploads/', actions: ['s3:GetObject'] }],
     sendJobs: true,
   },
   SqsWorker: {
@@ -112,6 +114,6 @@ export const ACCESS: Readonly<Record<string, FunctionAccess>> = {
   },
   ExecutionReconciler: {
     readJobs: true,
-    writeJobs: { actions: ['dynamodb:UpdateItem'], attributes: [...GUARD, 'execution_arn', 'error'] },
+    writeJobs: { actions: ['dynamodb:UpdateItem'], attributes: [...GUARD, 'error'] },
   },
 };

@@ -91,6 +91,9 @@ export class PetAvatarStack extends Stack {
     this.reportPlaceholders();
 
     this.stateMachine = this.createStateMachine(props.settings.aslPath);
+    for (const spec of [...API_FUNCTIONS, ...HANDLERS]) {
+      fns[spec.id].addEnvironment('STATE_MACHINE_ARN', this.stateMachine.stateMachineArn);
+    }
     for (const spec of ALL_FUNCTIONS) this.applyAccess(spec, fns[spec.id]);
 
     this.wireS3Events(fns.S3Event);
@@ -204,7 +207,7 @@ export class PetAvatarStack extends Stack {
     }
     throw new Error(
       `missing Lambda binary ${path.join(dir, 'bootstrap')}: build the handlers first ` +
-        `(cargo lambda build --release -p handlers${this.settings.architecture === lambda.Architecture.ARM_64 ? ' --arm64' : ''}), ` +
+        `(cargo lambda build --release --bins -p handlers${this.settings.architecture === lambda.Architecture.ARM_64 ? ' --arm64' : ''}), ` +
         `or synth with -c placeholderAssets=true (never deploy that)`,
     );
   }
@@ -218,21 +221,27 @@ export class PetAvatarStack extends Stack {
     );
   }
 
+  /**
+   * Every function sees the same configuration (names, URLs, model ids: no secrets), so one
+   * settings loader in handlers/ serves all binaries; IAM, not the environment, decides what
+   * each may touch. The state machine ARN is added later, and not to the stages (it would
+   * be a cycle: the machine's definition references the stage functions).
+   */
   private environmentFor(spec: FunctionSpec): Record<string, string> {
-    const access = ACCESS[spec.id] ?? {};
-    const env: Record<string, string> = { RUST_LOG: 'info', PETAVATAR_MODEL_BACKEND: 'bedrock' };
-    if (access.readJobs || access.writeJobs) env.JOBS_TABLE = this.jobsTable.tableName;
-    const buckets = new Set((access.objects ?? []).map((o) => o.bucket));
-    if (buckets.has('uploads') || access.listUploads) env.UPLOADS_BUCKET = this.uploadsBucket.bucketName;
-    if (buckets.has('generated')) env.GENERATED_BUCKET = this.generatedBucket.bucketName;
-    if (access.sendJobs) env.JOBS_QUEUE_URL = this.jobsQueue.queueUrl;
-    for (const role of access.models ?? []) {
-      const setting = this.modelSetting(role);
-      env[`${role.toUpperCase()}_MODEL_ID`] = setting.modelId;
-      if (role === 'image') env.IMAGE_MODEL_REGION = setting.region;
-    }
-    if (spec.kind === 'api') env.CORS_ALLOWED_ORIGINS = this.settings.corsOrigins.join(',');
-    return env;
+    return {
+      RUST_LOG: 'info',
+      PETAVATAR_MODEL_BACKEND: 'bedrock',
+      JOBS_TABLE: this.jobsTable.tableName,
+      UPLOADS_BUCKET: this.uploadsBucket.bucketName,
+      GENERATED_BUCKET: this.generatedBucket.bucketName,
+      JOBS_QUEUE_URL: this.jobsQueue.queueUrl,
+      VISION_MODEL_ID: this.settings.visionModelId,
+      TEXT_MODEL_ID: this.settings.textModelId,
+      IMAGE_MODEL_ID: this.settings.imageModelId,
+      IMAGE_MODEL_REGION: this.settings.imageModelRegion,
+      CORS_ALLOWED_ORIGINS: this.settings.corsOrigins.join(','),
+      PETAVATAR_FUNCTION: spec.id,
+    };
   }
 
   private modelSetting(role: ModelRole): { modelId: string; region: string } {
@@ -625,4 +634,3 @@ export class PetAvatarStack extends Stack {
   }
 }
 
-export { API_FUNCTIONS, HANDLERS, STAGES };

@@ -46,19 +46,11 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
   RecordResult: [...LOGS, 'dynamodb:UpdateItem'],
   RecordFailure: [...LOGS, 'dynamodb:UpdateItem'],
   ApiPresignedUrl: [...LOGS, 'dynamodb:PutItem', 's3:PutObject'],
-  ApiProcess: [
-    ...LOGS,
-    'dynamodb:GetItem',
-    'dynamodb:PutItem',
-    'dynamodb:UpdateItem',
-    's3:GetObject',
-    's3:ListBucket',
-    'sqs:SendMessage',
-  ],
+  ApiProcess: [...LOGS, 'dynamodb:GetItem', 's3:GetObject', 's3:ListBucket', 'sqs:SendMessage'],
   ApiStatus: [...LOGS, 'dynamodb:GetItem'],
   ApiResults: [...LOGS, 'dynamodb:GetItem', 's3:GetObject'],
   ApiOpenApi: [...LOGS],
-  S3Event: [...LOGS, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 's3:GetObject', 'sqs:SendMessage'],
+  S3Event: [...LOGS, 'dynamodb:GetItem', 'sqs:SendMessage'],
   SqsWorker: [...LOGS, ...CONSUME, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'states:StartExecution'],
   ExecutionReconciler: [...LOGS, 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
 };
@@ -122,13 +114,14 @@ describe('least privilege', () => {
       AnalyzePet: [['s3:GetObject', logicalId(stack, stack.uploadsBucket), '/work/*']],
       GenerateAvatar: [['s3:PutObject', logicalId(stack, stack.generatedBucket), '/generated/*']],
       ApiPresignedUrl: [['s3:PutObject', logicalId(stack, stack.uploadsBucket), '/uploads/*']],
+      ApiProcess: [['s3:GetObject', logicalId(stack, stack.uploadsBucket), '/uploads/*']],
       ApiResults: [['s3:GetObject', logicalId(stack, stack.generatedBucket), '/generated/*']],
     };
     for (const [fn, grants] of Object.entries(expectations)) {
       const s3Statements = statementsForRole(template, roleOf(fn)).filter((s) =>
         actionsOf(s).some((a) => a.startsWith('s3:')),
       );
-      const got = s3Statements.map((s) => {
+      const got = s3Statements.filter((s) => s.Action !== 's3:ListBucket').map((s) => {
         const [bucketRef, suffix] = s.Resource['Fn::Join'][1];
         return [s.Action, bucketRef['Fn::GetAtt'][0], suffix];
       });
@@ -237,6 +230,38 @@ describe('Bedrock permissions', () => {
     assert.equal(env('MapCareer').TEXT_MODEL_ID, 'amazon.nova-pro-v1:0');
     assert.equal(env('GenerateAvatar').IMAGE_MODEL_ID, 'stability.sd3-5-large-v1:0');
     assert.equal(env('GenerateAvatar').IMAGE_MODEL_REGION, 'us-east-1');
-    assert.equal(env('ApiStatus').TEXT_MODEL_ID, undefined);
+  });
+});
+
+describe('function configuration (the contract with handlers/)', () => {
+  const COMMON = [
+    'CORS_ALLOWED_ORIGINS',
+    'GENERATED_BUCKET',
+    'IMAGE_MODEL_ID',
+    'IMAGE_MODEL_REGION',
+    'JOBS_QUEUE_URL',
+    'JOBS_TABLE',
+    'PETAVATAR_FUNCTION',
+    'PETAVATAR_MODEL_BACKEND',
+    'RUST_LOG',
+    'TEXT_MODEL_ID',
+    'UPLOADS_BUCKET',
+    'VISION_MODEL_ID',
+  ];
+
+  test('every function gets the same settings; all but the stages also get STATE_MACHINE_ARN', () => {
+    for (const f of ALL_FUNCTIONS) {
+      const vars = resources[logicalId(stack, stack.functions[f.id])].Properties.Environment.Variables;
+      const expected = f.kind === 'stage' ? COMMON : [...COMMON, 'STATE_MACHINE_ARN'].sort();
+      assert.deepEqual(Object.keys(vars).sort(), expected, f.id);
+      assert.deepEqual(vars.JOBS_TABLE, { Ref: logicalId(stack, stack.jobsTable) });
+      assert.deepEqual(vars.UPLOADS_BUCKET, { Ref: logicalId(stack, stack.uploadsBucket) });
+      assert.deepEqual(vars.GENERATED_BUCKET, { Ref: logicalId(stack, stack.generatedBucket) });
+      assert.deepEqual(vars.JOBS_QUEUE_URL, { Ref: logicalId(stack, stack.jobsQueue) });
+      assert.equal(vars.PETAVATAR_FUNCTION, f.id);
+      assert.equal(vars.VISION_MODEL_ID, 'us.anthropic.claude-sonnet-4-5-20250929-v1:0');
+      assert.equal(vars.IMAGE_MODEL_ID, 'stability.stable-image-core-v1:1');
+      if (f.kind !== 'stage') assert.deepEqual(vars.STATE_MACHINE_ARN, { Ref: logicalId(stack, stack.stateMachine) });
+    }
   });
 });
