@@ -1,0 +1,708 @@
+//! The engine: state machines, executions, their durable histories, and status changes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::{Notify, broadcast};
+
+use crate::clock::{Clock, SystemClock};
+use crate::definition::{DefinitionError, StateMachineDefinition};
+use crate::handler::HandlerRegistry;
+use crate::history::{HistoryEvent, HistoryPage, HistoryQuery, MAX_PAYLOAD_BYTES};
+use crate::interpreter::{Run, RunSetup};
+use crate::store::{ExecutionRecord, HistoryStore, StateMachineRecord, StoreError};
+
+/// Errors of engine operations (the Step Functions API errors).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("StateMachineDoesNotExist: {0}")]
+    StateMachineDoesNotExist(String),
+    #[error("ExecutionDoesNotExist: {0}")]
+    ExecutionDoesNotExist(String),
+    #[error("ExecutionAlreadyExists: {0}")]
+    ExecutionAlreadyExists(String),
+    #[error("InvalidDefinition: {0}")]
+    InvalidDefinition(#[from] DefinitionError),
+    #[error("InvalidName: {0}")]
+    InvalidName(String),
+    #[error("InvalidExecutionInput: {0}")]
+    InvalidExecutionInput(String),
+    #[error("InvalidToken: {0}")]
+    InvalidToken(String),
+    #[error("ExecutionNotRedrivable: {0}")]
+    ExecutionNotRedrivable(String),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("engine is shutting down")]
+    Shutdown,
+}
+
+/// Status of an execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExecutionStatus {
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+}
+
+impl ExecutionStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ExecutionStatus::Running => "RUNNING",
+            ExecutionStatus::Succeeded => "SUCCEEDED",
+            ExecutionStatus::Failed => "FAILED",
+            ExecutionStatus::TimedOut => "TIMED_OUT",
+            ExecutionStatus::Aborted => "ABORTED",
+        }
+    }
+
+    pub fn parse(s: &str) -> ExecutionStatus {
+        match s {
+            "SUCCEEDED" => ExecutionStatus::Succeeded,
+            "FAILED" => ExecutionStatus::Failed,
+            "TIMED_OUT" => ExecutionStatus::TimedOut,
+            "ABORTED" => ExecutionStatus::Aborted,
+            _ => ExecutionStatus::Running,
+        }
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        *self != ExecutionStatus::Running
+    }
+}
+
+impl std::fmt::Display for ExecutionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The result of `start_execution`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartedExecution {
+    pub execution_arn: String,
+    #[serde(serialize_with = "ser_epoch")]
+    pub start_date: DateTime<Utc>,
+    /// True when an execution of that name and input already existed (idempotent start).
+    #[serde(skip)]
+    pub already_existed: bool,
+}
+
+/// `DescribeExecution`'s response.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionDescription {
+    pub execution_arn: String,
+    pub state_machine_arn: String,
+    pub name: String,
+    pub status: ExecutionStatus,
+    #[serde(serialize_with = "ser_epoch")]
+    pub start_date: DateTime<Utc>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_epoch_opt"
+    )]
+    pub stop_date: Option<DateTime<Utc>>,
+    /// The input as JSON text.
+    pub input: String,
+    pub input_details: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_details: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    pub redrive_count: u32,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_epoch_opt"
+    )]
+    pub redrive_date: Option<DateTime<Utc>>,
+    pub redrive_status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redrive_status_reason: Option<String>,
+}
+
+impl ExecutionDescription {
+    /// The output parsed as JSON, once the execution succeeded.
+    pub fn output_json(&self) -> Option<Value> {
+        serde_json::from_str(self.output.as_deref()?).ok()
+    }
+
+    fn from_record(r: &ExecutionRecord) -> Self {
+        let status = ExecutionStatus::parse(&r.status);
+        let redrivable = matches!(
+            status,
+            ExecutionStatus::Failed | ExecutionStatus::TimedOut | ExecutionStatus::Aborted
+        );
+        ExecutionDescription {
+            execution_arn: r.arn.clone(),
+            state_machine_arn: r.state_machine_arn.clone(),
+            name: r.name.clone(),
+            status,
+            start_date: r.start_date,
+            stop_date: r.stop_date,
+            input: r.input.clone(),
+            input_details: serde_json::json!({"included": true}),
+            output_details: r
+                .output
+                .as_ref()
+                .map(|_| serde_json::json!({"included": true})),
+            output: r.output.clone(),
+            error: r.error.clone(),
+            cause: r.cause.clone(),
+            redrive_count: r.redrive_count,
+            redrive_date: r.redrive_date,
+            redrive_status: if redrivable {
+                "REDRIVABLE"
+            } else {
+                "NOT_REDRIVABLE"
+            }
+            .to_string(),
+            redrive_status_reason: match status {
+                ExecutionStatus::Succeeded => {
+                    Some("Execution is SUCCEEDED and cannot be redriven".into())
+                }
+                ExecutionStatus::Running => {
+                    Some("Execution is RUNNING and cannot be redriven".into())
+                }
+                _ => None,
+            },
+        }
+    }
+}
+
+fn ser_epoch<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(crate::history::epoch_seconds(t))
+}
+
+fn ser_epoch_opt<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => ser_epoch(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// A status change, like the Step Functions "Execution Status Change" event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionStatusChange {
+    pub execution_arn: String,
+    pub state_machine_arn: String,
+    pub name: String,
+    pub status: ExecutionStatus,
+    #[serde(serialize_with = "ser_epoch")]
+    pub start_date: DateTime<Utc>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_epoch_opt"
+    )]
+    pub stop_date: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+/// Configures an [`Engine`].
+pub struct EngineBuilder {
+    store: Option<HistoryStore>,
+    clock: Arc<dyn Clock>,
+    handlers: HandlerRegistry,
+    region: String,
+    account_id: String,
+    role_arn: Option<String>,
+}
+
+impl Default for EngineBuilder {
+    fn default() -> Self {
+        EngineBuilder {
+            store: None,
+            clock: Arc::new(SystemClock),
+            handlers: HandlerRegistry::new(),
+            region: "local".into(),
+            account_id: "000000000000".into(),
+            role_arn: None,
+        }
+    }
+}
+
+impl EngineBuilder {
+    /// Where histories are kept (default: in memory).
+    pub fn store(mut self, store: HistoryStore) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Keep everything in memory (no durability; fastest).
+    pub fn in_memory(mut self) -> Self {
+        self.store = Some(HistoryStore::in_memory());
+        self
+    }
+
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn handlers(mut self, handlers: HandlerRegistry) -> Self {
+        self.handlers = handlers;
+        self
+    }
+
+    /// Region used in ARNs (default `local`).
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = region.into();
+        self
+    }
+
+    /// Account id used in ARNs (default `000000000000`).
+    pub fn account_id(mut self, account: impl Into<String>) -> Self {
+        self.account_id = account.into();
+        self
+    }
+
+    /// The role ARN reported in `ExecutionStarted` (default
+    /// `arn:aws:iam::<account>:role/StatesExecutionRole`).
+    pub fn role_arn(mut self, role: impl Into<String>) -> Self {
+        self.role_arn = Some(role.into());
+        self
+    }
+
+    pub fn build(self) -> Engine {
+        let (tx, _) = broadcast::channel(1024);
+        let role_arn = self.role_arn.unwrap_or_else(|| {
+            format!("arn:aws:iam::{}:role/StatesExecutionRole", self.account_id)
+        });
+        Engine {
+            inner: Arc::new(EngineInner {
+                store: self.store.unwrap_or_else(HistoryStore::in_memory),
+                clock: self.clock,
+                handlers: Mutex::new(self.handlers),
+                region: self.region,
+                account_id: self.account_id,
+                role_arn,
+                runs: Mutex::new(HashMap::new()),
+                status_tx: tx,
+                terminal: Notify::new(),
+                start_lock: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+}
+
+pub(crate) struct EngineInner {
+    pub store: HistoryStore,
+    pub clock: Arc<dyn Clock>,
+    pub handlers: Mutex<HandlerRegistry>,
+    pub region: String,
+    pub account_id: String,
+    pub role_arn: String,
+    runs: Mutex<HashMap<String, RunHandle>>,
+    status_tx: broadcast::Sender<ExecutionStatusChange>,
+    terminal: Notify,
+    start_lock: tokio::sync::Mutex<()>,
+}
+
+struct RunHandle {
+    run: Arc<Run>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl EngineInner {
+    /// Called by a run when its execution reaches a terminal status (or is redriven).
+    pub(crate) fn publish(&self, change: ExecutionStatusChange) {
+        if change.status.is_terminal() {
+            lock(&self.runs).remove(&change.execution_arn);
+            self.terminal.notify_waiters();
+        }
+        // No receivers is fine: nobody is listening.
+        let _ = self.status_tx.send(change);
+    }
+
+    pub(crate) fn handlers(&self) -> HandlerRegistry {
+        lock(&self.handlers).clone()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The embedded Step Functions engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("store", &self.inner.store)
+            .field("region", &self.inner.region)
+            .finish()
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().count() <= 80
+        && !name.chars().any(|c| {
+            c.is_whitespace()
+                || c.is_control()
+                || matches!(
+                    c,
+                    '<' | '>'
+                        | '{'
+                        | '}'
+                        | '['
+                        | ']'
+                        | '?'
+                        | '*'
+                        | '"'
+                        | '#'
+                        | '%'
+                        | '\\'
+                        | '^'
+                        | '|'
+                        | '~'
+                        | '`'
+                        | '$'
+                        | '&'
+                        | ','
+                        | ';'
+                        | ':'
+                        | '/'
+                )
+        })
+}
+
+impl Engine {
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// The clock the engine runs on.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.inner.clock.clone()
+    }
+
+    /// Registers (or replaces) a task handler after the engine was built.
+    pub fn register_handler(&self, function_name: &str, handler: Arc<dyn crate::TaskHandler>) {
+        lock(&self.inner.handlers).register(function_name, handler);
+    }
+
+    /// The ARN of the state machine called `name`.
+    pub fn state_machine_arn(&self, name: &str) -> String {
+        format!(
+            "arn:aws:states:{}:{}:stateMachine:{name}",
+            self.inner.region, self.inner.account_id
+        )
+    }
+
+    /// Creates (or updates, when the definition changed) a state machine. Idempotent per
+    /// name + definition. Running executions keep the definition they started with.
+    pub fn create_state_machine(
+        &self,
+        name: &str,
+        definition_json: &str,
+    ) -> Result<String, EngineError> {
+        if !valid_name(name) {
+            return Err(EngineError::InvalidName(name.to_string()));
+        }
+        StateMachineDefinition::parse(definition_json)?;
+        let arn = self.state_machine_arn(name);
+        self.inner.store.put_state_machine(&StateMachineRecord {
+            arn: arn.clone(),
+            name: name.to_string(),
+            definition: definition_json.to_string(),
+            created: self.inner.clock.now(),
+        })?;
+        Ok(arn)
+    }
+
+    /// The definition text of a state machine.
+    pub fn describe_state_machine(&self, sm_arn: &str) -> Result<String, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .get_state_machine(sm_arn)?
+            .ok_or_else(|| EngineError::StateMachineDoesNotExist(sm_arn.to_string()))?
+            .definition)
+    }
+
+    /// Starts an execution. Same name + same input returns the existing execution
+    /// (`already_existed`); same name + other input fails with `ExecutionAlreadyExists`.
+    pub async fn start_execution(
+        &self,
+        sm_arn: &str,
+        name: Option<&str>,
+        input: Value,
+    ) -> Result<StartedExecution, EngineError> {
+        let text = serde_json::to_string(&input)
+            .map_err(|e| EngineError::InvalidExecutionInput(e.to_string()))?;
+        self.start_execution_json(sm_arn, name, &text).await
+    }
+
+    /// Like [`Engine::start_execution`] with the input as JSON text, which is kept verbatim
+    /// in `ExecutionStarted` (as AWS keeps the caller's string).
+    pub async fn start_execution_json(
+        &self,
+        sm_arn: &str,
+        name: Option<&str>,
+        input_text: &str,
+    ) -> Result<StartedExecution, EngineError> {
+        let input: Value = serde_json::from_str(input_text)
+            .map_err(|e| EngineError::InvalidExecutionInput(e.to_string()))?;
+        if input_text.len() > MAX_PAYLOAD_BYTES {
+            return Err(EngineError::InvalidExecutionInput(
+                "Input exceeds the maximum size of 262144 bytes".into(),
+            ));
+        }
+        let sm = self
+            .inner
+            .store
+            .get_state_machine(sm_arn)?
+            .ok_or_else(|| EngineError::StateMachineDoesNotExist(sm_arn.to_string()))?;
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        if !valid_name(&name) {
+            return Err(EngineError::InvalidName(name));
+        }
+        let arn = format!(
+            "arn:aws:states:{}:{}:execution:{}:{name}",
+            self.inner.region, self.inner.account_id, sm.name
+        );
+        let _guard = self.inner.start_lock.lock().await;
+        if let Some(existing) = self.inner.store.get_execution(&arn)? {
+            let same_input = serde_json::from_str::<Value>(&existing.input).ok() == Some(input);
+            if same_input {
+                return Ok(StartedExecution {
+                    execution_arn: arn,
+                    start_date: existing.start_date,
+                    already_existed: true,
+                });
+            }
+            return Err(EngineError::ExecutionAlreadyExists(format!(
+                "Execution Already Exists: '{arn}'"
+            )));
+        }
+        let definition = StateMachineDefinition::parse(&sm.definition)?;
+        let run = Run::start(
+            self.inner.clone(),
+            RunSetup {
+                arn: arn.clone(),
+                sm_arn: sm.arn.clone(),
+                name: name.clone(),
+                definition: Arc::new(definition),
+                definition_text: sm.definition.clone(),
+                input_text: input_text.to_string(),
+            },
+        )?;
+        let start_date = run.start_date();
+        self.spawn(run);
+        Ok(StartedExecution {
+            execution_arn: arn,
+            start_date,
+            already_existed: false,
+        })
+    }
+
+    fn spawn(&self, run: Arc<Run>) {
+        let arn = run.arn().to_string();
+        let driver = run.clone();
+        let mut runs = lock(&self.inner.runs);
+        let task = tokio::spawn(async move { driver.drive().await });
+        runs.insert(arn, RunHandle { run, task });
+    }
+
+    /// `DescribeExecution`.
+    pub fn describe_execution(&self, arn: &str) -> Result<ExecutionDescription, EngineError> {
+        let rec = self
+            .inner
+            .store
+            .get_execution(arn)?
+            .ok_or_else(|| EngineError::ExecutionDoesNotExist(arn.to_string()))?;
+        Ok(ExecutionDescription::from_record(&rec))
+    }
+
+    /// `ListExecutions`, newest first.
+    pub fn list_executions(
+        &self,
+        sm_arn: Option<&str>,
+    ) -> Result<Vec<ExecutionDescription>, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .list_executions(sm_arn)?
+            .iter()
+            .map(ExecutionDescription::from_record)
+            .collect())
+    }
+
+    /// `GetExecutionHistory`: ascending or reversed, paged by `max_results` / `next_token`.
+    pub fn get_execution_history(
+        &self,
+        arn: &str,
+        query: HistoryQuery,
+    ) -> Result<HistoryPage, EngineError> {
+        if self.inner.store.get_execution(arn)?.is_none() {
+            return Err(EngineError::ExecutionDoesNotExist(arn.to_string()));
+        }
+        let mut events: Vec<HistoryEvent> = self
+            .inner
+            .store
+            .events(arn)?
+            .into_iter()
+            .map(|e| e.event)
+            .collect();
+        if query.reverse_order {
+            events.reverse();
+        }
+        let start = match &query.next_token {
+            Some(t) => t
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n <= events.len())
+                .ok_or_else(|| EngineError::InvalidToken(t.clone()))?,
+            None => 0,
+        };
+        let size = query
+            .max_results
+            .filter(|n| *n > 0)
+            .unwrap_or(100)
+            .min(1000) as usize;
+        let end = (start + size).min(events.len());
+        let next_token = (end < events.len()).then(|| end.to_string());
+        Ok(HistoryPage {
+            events: events.drain(start..end).collect(),
+            next_token,
+        })
+    }
+
+    /// The whole history in ascending order.
+    pub fn history(&self, arn: &str) -> Result<Vec<HistoryEvent>, EngineError> {
+        let mut all = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self.get_execution_history(
+                arn,
+                HistoryQuery {
+                    reverse_order: false,
+                    max_results: Some(1000),
+                    next_token: token,
+                },
+            )?;
+            all.extend(page.events);
+            match page.next_token {
+                Some(t) => token = Some(t),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// Waits until the execution is no longer RUNNING.
+    pub async fn wait(&self, arn: &str) -> Result<ExecutionDescription, EngineError> {
+        loop {
+            let notified = self.inner.terminal.notified();
+            let d = self.describe_execution(arn)?;
+            if d.status.is_terminal() {
+                return Ok(d);
+            }
+            if !lock(&self.inner.runs).contains_key(arn) {
+                // Nobody runs it in this process (e.g. not resumed): it will not finish.
+                return Ok(d);
+            }
+            notified.await;
+        }
+    }
+
+    /// `StopExecution`: the execution ends ABORTED with an `ExecutionAborted` event.
+    pub async fn stop_execution(
+        &self,
+        arn: &str,
+        error: Option<&str>,
+        cause: Option<&str>,
+    ) -> Result<ExecutionDescription, EngineError> {
+        let handle = lock(&self.inner.runs).remove(arn);
+        match handle {
+            Some(h) => {
+                h.run.abort(error, cause)?;
+                h.task.abort();
+            }
+            None => {
+                let d = self.describe_execution(arn)?;
+                if d.status == ExecutionStatus::Running {
+                    Run::abort_stored(&self.inner, arn, error, cause)?;
+                }
+            }
+        }
+        self.describe_execution(arn)
+    }
+
+    /// `RedriveExecution`: restarts a FAILED / TIMED_OUT / ABORTED execution from where it
+    /// failed, reusing the results of the states that had completed.
+    pub async fn redrive_execution(&self, arn: &str) -> Result<DateTime<Utc>, EngineError> {
+        let rec = self
+            .inner
+            .store
+            .get_execution(arn)?
+            .ok_or_else(|| EngineError::ExecutionDoesNotExist(arn.to_string()))?;
+        let status = ExecutionStatus::parse(&rec.status);
+        if !matches!(
+            status,
+            ExecutionStatus::Failed | ExecutionStatus::TimedOut | ExecutionStatus::Aborted
+        ) {
+            return Err(EngineError::ExecutionNotRedrivable(format!(
+                "Execution is {status} and cannot be redriven"
+            )));
+        }
+        let run = Run::redrive(self.inner.clone(), &rec)?;
+        let date = self.inner.clock.now();
+        self.spawn(run);
+        Ok(date)
+    }
+
+    /// At start-up: continues every RUNNING execution from its history. Returns how many.
+    pub fn resume_all(&self) -> Result<usize, EngineError> {
+        let running = self.inner.store.running_executions()?;
+        let mut n = 0;
+        for rec in running {
+            if lock(&self.inner.runs).contains_key(&rec.arn) {
+                continue;
+            }
+            let run = Run::resume(self.inner.clone(), &rec)?;
+            self.spawn(run);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Status changes of every execution (RUNNING at start and redrive, then terminal).
+    pub fn subscribe(&self) -> broadcast::Receiver<ExecutionStatusChange> {
+        self.inner.status_tx.subscribe()
+    }
+
+    /// Stops driving every execution in this process without recording anything, as a
+    /// crash would. Their histories stay RUNNING; `resume_all` continues them later.
+    pub fn shutdown(&self) {
+        let runs: Vec<RunHandle> = lock(&self.inner.runs).drain().map(|(_, h)| h).collect();
+        for h in runs {
+            h.run.close();
+            h.task.abort();
+        }
+    }
+}

@@ -1,0 +1,1904 @@
+//! Runs one execution: walks the states, writes every event to the store before acting on
+//! it, and rebuilds its position after a restart by replaying the recorded history.
+//!
+//! Replay: every event belongs to a logical thread (`scope`: the top level, a Parallel
+//! branch, a Map iteration). On resume the interpreter runs from the start again, but each
+//! event it would emit is first matched against that scope's recorded events; a match is
+//! taken as it was (ids, timestamps, task results) instead of being written or acted on.
+//! When a scope's recorded events run out, that thread is live again.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde_json::{Map, Value, json};
+
+use crate::choice::{evaluate_rule, parse_timestamp};
+use crate::definition::{
+    Catcher, Machine, MapSpec, PathField, QueryLanguage, State, StateKind, StateMachineDefinition,
+};
+use crate::engine::{EngineError, EngineInner, ExecutionStatus, ExecutionStatusChange};
+use crate::handler::{InvocationContext, TaskFailure, lambda_function_name};
+use crate::history::{HistoryEvent, MAX_HISTORY_EVENTS, MAX_PAYLOAD_BYTES, not_truncated};
+use crate::payload::{
+    Scope, StateError, apply_template, merge_result, resolve, select_path, to_text,
+};
+use crate::retry::{delay_seconds, find_catcher, find_retrier, to_duration};
+use crate::store::{ExecutionRecord, StatusUpdate, StoredEvent};
+
+pub(crate) struct RunSetup {
+    pub arn: String,
+    pub sm_arn: String,
+    pub name: String,
+    pub definition: Arc<StateMachineDefinition>,
+    pub definition_text: String,
+    pub input_text: String,
+}
+
+/// Why interpretation stopped early.
+#[derive(Debug)]
+pub(crate) enum Flow {
+    /// A state error travelling up (catchable by an enclosing state).
+    Fail(StateError),
+    /// Stop: the execution was closed (stopped, shut down) or the store failed.
+    Halt,
+}
+
+impl From<StateError> for Flow {
+    fn from(e: StateError) -> Self {
+        Flow::Fail(e)
+    }
+}
+
+struct Log {
+    next_id: i64,
+    replay: HashMap<String, VecDeque<HistoryEvent>>,
+    closed: bool,
+}
+
+/// One logical thread of events.
+#[derive(Clone)]
+struct Thread {
+    scope: String,
+    prev: i64,
+    vars: Map<String, Value>,
+    /// Distributed Map iterations run as child executions: their events are not recorded.
+    silent: bool,
+    visits: HashMap<String, u32>,
+    status: Option<Arc<Mutex<ChildStatus>>>,
+    in_child: bool,
+}
+
+#[derive(Default)]
+struct ChildStatus {
+    current: Option<&'static str>,
+    finished: bool,
+}
+
+impl Thread {
+    fn child(&self, scope: String, prev: i64) -> Thread {
+        Thread {
+            scope,
+            prev,
+            vars: self.vars.clone(),
+            silent: self.silent,
+            visits: HashMap::new(),
+            status: Some(Arc::new(Mutex::new(ChildStatus::default()))),
+            in_child: true,
+        }
+    }
+
+    fn set_current(&self, ty: Option<&'static str>) {
+        if let Some(s) = &self.status {
+            lock(s).current = ty;
+        }
+    }
+}
+
+enum Step {
+    Next(String, Value),
+    End(Value),
+}
+
+pub(crate) struct Run {
+    engine: Arc<EngineInner>,
+    arn: String,
+    sm_arn: String,
+    name: String,
+    def: Arc<StateMachineDefinition>,
+    input: Value,
+    input_text: String,
+    start_date: DateTime<Utc>,
+    redrive_count: u32,
+    log: Mutex<Log>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn details(pairs: Vec<(&str, Value)>) -> Option<Map<String, Value>> {
+    Some(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+fn iso(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Event types that belong to the execution, not to a thread: never replayed.
+fn is_execution_event(ty: &str) -> bool {
+    ty.starts_with("Execution")
+}
+
+impl Run {
+    /// Records `ExecutionStarted` and returns the run (not yet driven).
+    pub(crate) fn start(
+        engine: Arc<EngineInner>,
+        setup: RunSetup,
+    ) -> Result<Arc<Run>, EngineError> {
+        let input: Value = serde_json::from_str(&setup.input_text)
+            .map_err(|e| EngineError::InvalidExecutionInput(e.to_string()))?;
+        let now = engine.clock.now();
+        let started = HistoryEvent {
+            timestamp: now,
+            event_type: "ExecutionStarted".into(),
+            id: 1,
+            previous_event_id: 0,
+            details: details(vec![
+                ("input", Value::String(setup.input_text.clone())),
+                ("inputDetails", not_truncated()),
+                ("roleArn", Value::String(engine.role_arn.clone())),
+                ("stateMachineAliasArn", Value::Null),
+            ])
+            .map(|mut d| {
+                d.remove("stateMachineAliasArn");
+                d
+            }),
+        };
+        let rec = ExecutionRecord {
+            arn: setup.arn.clone(),
+            state_machine_arn: setup.sm_arn.clone(),
+            name: setup.name.clone(),
+            definition: setup.definition_text.clone(),
+            input: setup.input_text.clone(),
+            status: "RUNNING".into(),
+            start_date: now,
+            stop_date: None,
+            output: None,
+            error: None,
+            cause: None,
+            redrive_count: 0,
+            redrive_date: None,
+        };
+        engine.store.insert_execution(
+            &rec,
+            &StoredEvent {
+                event: started,
+                scope: String::new(),
+                replayable: true,
+            },
+        )?;
+        let run = Arc::new(Run {
+            engine,
+            arn: setup.arn,
+            sm_arn: setup.sm_arn,
+            name: setup.name,
+            def: setup.definition,
+            input,
+            input_text: setup.input_text,
+            start_date: now,
+            redrive_count: 0,
+            log: Mutex::new(Log {
+                next_id: 2,
+                replay: HashMap::new(),
+                closed: false,
+            }),
+        });
+        run.publish_running();
+        Ok(run)
+    }
+
+    /// Rebuilds a run of a RUNNING execution from its stored history.
+    pub(crate) fn resume(
+        engine: Arc<EngineInner>,
+        rec: &ExecutionRecord,
+    ) -> Result<Arc<Run>, EngineError> {
+        let events = engine.store.events(&rec.arn)?;
+        Self::from_history(engine, rec, events)
+    }
+
+    fn from_history(
+        engine: Arc<EngineInner>,
+        rec: &ExecutionRecord,
+        events: Vec<StoredEvent>,
+    ) -> Result<Arc<Run>, EngineError> {
+        let def = StateMachineDefinition::parse(&rec.definition)?;
+        let input: Value = serde_json::from_str(&rec.input)
+            .map_err(|e| EngineError::InvalidExecutionInput(e.to_string()))?;
+        let next_id = events.iter().map(|e| e.event.id).max().unwrap_or(1) + 1;
+        let mut replay: HashMap<String, VecDeque<HistoryEvent>> = HashMap::new();
+        for e in events {
+            if e.replayable && !is_execution_event(&e.event.event_type) {
+                replay.entry(e.scope).or_default().push_back(e.event);
+            }
+        }
+        Ok(Arc::new(Run {
+            engine,
+            arn: rec.arn.clone(),
+            sm_arn: rec.state_machine_arn.clone(),
+            name: rec.name.clone(),
+            def: Arc::new(def),
+            input,
+            input_text: rec.input.clone(),
+            start_date: rec.start_date,
+            redrive_count: rec.redrive_count,
+            log: Mutex::new(Log {
+                next_id,
+                replay,
+                closed: false,
+            }),
+        }))
+    }
+
+    /// Re-opens a failed execution: the failed attempt's trailing events of every thread
+    /// are retired from replay, so those states run again; completed ones are reused.
+    pub(crate) fn redrive(
+        engine: Arc<EngineInner>,
+        rec: &ExecutionRecord,
+    ) -> Result<Arc<Run>, EngineError> {
+        let events = engine.store.events(&rec.arn)?;
+        let retired = retired_for_redrive(&events);
+        let now = engine.clock.now();
+        let last = events.iter().map(|e| e.event.id).max().unwrap_or(0);
+        let redriven = StoredEvent {
+            event: HistoryEvent {
+                timestamp: now,
+                event_type: "ExecutionRedriven".into(),
+                id: last + 1,
+                previous_event_id: last,
+                details: details(vec![("redriveCount", json!(rec.redrive_count + 1))]),
+            },
+            scope: String::new(),
+            replayable: false,
+        };
+        engine
+            .store
+            .begin_redrive(&rec.arn, &retired, now, &redriven)?;
+        let rec = engine
+            .store
+            .get_execution(&rec.arn)?
+            .ok_or_else(|| EngineError::ExecutionDoesNotExist(rec.arn.clone()))?;
+        let events = engine.store.events(&rec.arn)?;
+        let run = Self::from_history(engine, &rec, events)?;
+        run.publish_running();
+        Ok(run)
+    }
+
+    pub(crate) fn arn(&self) -> &str {
+        &self.arn
+    }
+
+    pub(crate) fn start_date(&self) -> DateTime<Utc> {
+        self.start_date
+    }
+
+    /// Stops emitting: later events are refused (used by shutdown).
+    pub(crate) fn close(&self) {
+        lock(&self.log).closed = true;
+    }
+
+    fn publish_running(&self) {
+        self.engine.publish(ExecutionStatusChange {
+            execution_arn: self.arn.clone(),
+            state_machine_arn: self.sm_arn.clone(),
+            name: self.name.clone(),
+            status: ExecutionStatus::Running,
+            start_date: self.start_date,
+            stop_date: None,
+            output: None,
+            error: None,
+            cause: None,
+        });
+    }
+
+    /// Records `ExecutionAborted` for a live run and closes it.
+    pub(crate) fn abort(
+        &self,
+        error: Option<&str>,
+        cause: Option<&str>,
+    ) -> Result<(), EngineError> {
+        let mut log = lock(&self.log);
+        if log.closed {
+            return Ok(());
+        }
+        let id = log.next_id;
+        log.next_id += 1;
+        log.closed = true;
+        drop(log);
+        self.finish_with(
+            id,
+            id - 1,
+            "ExecutionAborted",
+            ExecutionStatus::Aborted,
+            None,
+            error.map(str::to_string),
+            cause.map(str::to_string),
+        )
+    }
+
+    /// Records `ExecutionAborted` for an execution no run drives in this process.
+    pub(crate) fn abort_stored(
+        engine: &Arc<EngineInner>,
+        arn: &str,
+        error: Option<&str>,
+        cause: Option<&str>,
+    ) -> Result<(), EngineError> {
+        let rec = engine
+            .store
+            .get_execution(arn)?
+            .ok_or_else(|| EngineError::ExecutionDoesNotExist(arn.to_string()))?;
+        let run = Self::resume(engine.clone(), &rec)?;
+        run.abort(error, cause)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish_with(
+        &self,
+        id: i64,
+        prev: i64,
+        ty: &str,
+        status: ExecutionStatus,
+        output: Option<String>,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> Result<(), EngineError> {
+        let now = self.engine.clock.now();
+        let mut d = Map::new();
+        if let Some(o) = &output {
+            d.insert("output".into(), Value::String(o.clone()));
+            d.insert("outputDetails".into(), not_truncated());
+        }
+        if let Some(e) = &error {
+            d.insert("error".into(), Value::String(e.clone()));
+        }
+        if let Some(c) = &cause {
+            d.insert("cause".into(), Value::String(c.clone()));
+        }
+        let ev = StoredEvent {
+            event: HistoryEvent {
+                timestamp: now,
+                event_type: ty.to_string(),
+                id,
+                previous_event_id: prev,
+                details: Some(d),
+            },
+            scope: String::new(),
+            replayable: true,
+        };
+        let update = StatusUpdate {
+            status: status.as_str().to_string(),
+            stop_date: Some(now),
+            output: output.clone(),
+            error: error.clone(),
+            cause: cause.clone(),
+        };
+        self.engine
+            .store
+            .append_event(&self.arn, &ev, Some(&update))?;
+        self.engine.publish(ExecutionStatusChange {
+            execution_arn: self.arn.clone(),
+            state_machine_arn: self.sm_arn.clone(),
+            name: self.name.clone(),
+            status,
+            start_date: self.start_date,
+            stop_date: Some(now),
+            output,
+            error,
+            cause,
+        });
+        Ok(())
+    }
+
+    /// Runs the execution to its end (or until it is closed).
+    pub(crate) async fn drive(self: Arc<Self>) {
+        let mut th = Thread {
+            scope: String::new(),
+            prev: 0,
+            vars: Map::new(),
+            silent: false,
+            visits: HashMap::new(),
+            status: None,
+            in_child: false,
+        };
+        let root = self.def.root.clone();
+        let input = self.input.clone();
+        let deadline = self.def.timeout_seconds.map(|s| {
+            self.start_date + chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
+        });
+        let outcome = {
+            let fut = self.run_machine(&root, input, &mut th);
+            match deadline {
+                Some(d) => {
+                    let sleep = self.engine.clock.sleep_until(d);
+                    tokio::select! {
+                        biased;
+                        r = fut => Some(r),
+                        _ = sleep => None,
+                    }
+                }
+                None => Some(fut.await),
+            }
+        };
+        let result = match outcome {
+            Some(r) => r,
+            None => {
+                self.terminate(
+                    "ExecutionTimedOut",
+                    ExecutionStatus::TimedOut,
+                    None,
+                    Some("States.Timeout".into()),
+                    None,
+                    None,
+                );
+                return;
+            }
+        };
+        match result {
+            Ok(output) => {
+                let text = to_text(&output);
+                self.terminate(
+                    "ExecutionSucceeded",
+                    ExecutionStatus::Succeeded,
+                    Some(text),
+                    None,
+                    None,
+                    Some(th.prev),
+                );
+            }
+            Err(Flow::Fail(e)) => {
+                self.terminate(
+                    "ExecutionFailed",
+                    ExecutionStatus::Failed,
+                    None,
+                    Some(e.error),
+                    e.cause,
+                    Some(th.prev),
+                );
+            }
+            Err(Flow::Halt) => {}
+        }
+    }
+
+    fn terminate(
+        &self,
+        ty: &str,
+        status: ExecutionStatus,
+        output: Option<String>,
+        error: Option<String>,
+        cause: Option<String>,
+        prev: Option<i64>,
+    ) {
+        let mut log = lock(&self.log);
+        if log.closed {
+            return;
+        }
+        let id = log.next_id;
+        log.next_id += 1;
+        log.closed = true;
+        drop(log);
+        let prev = prev.unwrap_or(id - 1);
+        if let Err(e) = self.finish_with(id, prev, ty, status, output, error, cause) {
+            tracing::error!(execution = %self.arn, error = %e, "could not record the end of an execution");
+        }
+    }
+
+    // ---- events -------------------------------------------------------------------------
+
+    /// Emits (or replays) an event on a thread and advances the thread to it.
+    fn emit(
+        &self,
+        th: &mut Thread,
+        ty: &str,
+        d: Option<Map<String, Value>>,
+    ) -> Result<HistoryEvent, Flow> {
+        let ev = self.emit_at(th, th.prev, ty, d)?;
+        if !th.silent {
+            th.prev = ev.id;
+        }
+        Ok(ev)
+    }
+
+    /// Emits (or replays) an event with an explicit previous event, without advancing.
+    fn emit_at(
+        &self,
+        th: &Thread,
+        prev: i64,
+        ty: &str,
+        d: Option<Map<String, Value>>,
+    ) -> Result<HistoryEvent, Flow> {
+        let now = self.engine.clock.now();
+        if th.silent {
+            return Ok(HistoryEvent {
+                timestamp: now,
+                event_type: ty.to_string(),
+                id: 0,
+                previous_event_id: prev,
+                details: d,
+            });
+        }
+        let mut log = lock(&self.log);
+        if log.closed {
+            return Err(Flow::Halt);
+        }
+        if let Some(queue) = log.replay.get_mut(&th.scope) {
+            if let Some(front) = queue.front() {
+                if front.event_type == ty {
+                    if let Some(ev) = queue.pop_front() {
+                        return Ok(ev);
+                    }
+                } else {
+                    tracing::warn!(execution = %self.arn, scope = %th.scope, expected = %front.event_type, got = ty,
+                        "history diverged on replay; continuing live");
+                    queue.clear();
+                }
+            }
+        }
+        let id = log.next_id;
+        if id as usize > MAX_HISTORY_EVENTS {
+            drop(log);
+            return Err(Flow::Fail(StateError::runtime(format!(
+                "The execution reached the maximum number of history events ({MAX_HISTORY_EVENTS})."
+            ))));
+        }
+        log.next_id += 1;
+        let ev = HistoryEvent {
+            timestamp: now,
+            event_type: ty.to_string(),
+            id,
+            previous_event_id: prev,
+            details: d,
+        };
+        let stored = StoredEvent {
+            event: ev,
+            scope: th.scope.clone(),
+            replayable: true,
+        };
+        // Written while holding the log so that ids reach the store in order.
+        if let Err(e) = self.engine.store.append_event(&self.arn, &stored, None) {
+            tracing::error!(execution = %self.arn, error = %e, "could not persist a history event");
+            log.closed = true;
+            return Err(Flow::Halt);
+        }
+        Ok(stored.event)
+    }
+
+    /// If the thread's next recorded event is one of `types`, takes it.
+    fn take_recorded(&self, th: &Thread, types: &[&str]) -> Option<HistoryEvent> {
+        if th.silent {
+            return None;
+        }
+        let mut log = lock(&self.log);
+        let queue = log.replay.get_mut(&th.scope)?;
+        if queue
+            .front()
+            .is_some_and(|e| types.contains(&e.event_type.as_str()))
+        {
+            queue.pop_front()
+        } else {
+            None
+        }
+    }
+
+    /// True while the thread still has recorded events to replay.
+    fn replaying(&self, th: &Thread) -> bool {
+        !th.silent
+            && lock(&self.log)
+                .replay
+                .get(&th.scope)
+                .is_some_and(|q| !q.is_empty())
+    }
+
+    /// The id of the newest event of the execution.
+    fn last_event_id(&self) -> i64 {
+        lock(&self.log).next_id - 1
+    }
+
+    async fn sleep_until(&self, th: &Thread, until: DateTime<Utc>) {
+        if !self.replaying(th) {
+            self.engine.clock.sleep_until(until).await;
+        }
+    }
+
+    // ---- context ------------------------------------------------------------------------
+
+    fn context(&self, state: &State, entered: &DateTime<Utc>, retry_count: Option<u32>) -> Value {
+        let sm_name = self.sm_arn.rsplit(':').next().unwrap_or_default();
+        let mut st = Map::new();
+        st.insert("Name".into(), Value::String(state.name.clone()));
+        st.insert("EnteredTime".into(), Value::String(iso(entered)));
+        if let Some(r) = retry_count {
+            st.insert("RetryCount".into(), json!(r));
+        }
+        json!({
+            "Execution": {
+                "Id": self.arn,
+                "Input": self.input,
+                "StartTime": iso(&self.start_date),
+                "Name": self.name,
+                "RoleArn": self.engine.role_arn,
+                "RedriveCount": self.redrive_count,
+            },
+            "StateMachine": {"Id": self.sm_arn, "Name": sm_name},
+            "State": Value::Object(st),
+        })
+    }
+
+    // ---- machine and states -------------------------------------------------------------
+
+    fn run_machine<'a>(
+        &'a self,
+        m: &'a Machine,
+        input: Value,
+        th: &'a mut Thread,
+    ) -> BoxFuture<'a, Result<Value, Flow>> {
+        async move {
+            let mut name = m.start_at.clone();
+            let mut input = input;
+            loop {
+                let Some(state) = m.states.get(&name) else {
+                    return Err(Flow::Fail(StateError::runtime(format!(
+                        "state '{name}' does not exist"
+                    ))));
+                };
+                match self.run_state(state, input, th).await? {
+                    Step::Next(n, out) => {
+                        name = n;
+                        input = out;
+                    }
+                    Step::End(out) => return Ok(out),
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn input_text_for(&self, th: &Thread, input: &Value) -> String {
+        // AWS keeps the caller's input text until a state transforms it.
+        if th.scope.is_empty() && th.prev == 0 && *input == self.input {
+            self.input_text.clone()
+        } else {
+            to_text(input)
+        }
+    }
+
+    async fn run_state(&self, state: &State, input: Value, th: &mut Thread) -> Result<Step, Flow> {
+        let ty = state.type_name();
+        let entered = self.emit(
+            th,
+            &format!("{ty}StateEntered"),
+            details(vec![
+                ("input", Value::String(self.input_text_for(th, &input))),
+                ("inputDetails", not_truncated()),
+                ("name", Value::String(state.name.clone())),
+            ]),
+        )?;
+        th.set_current(Some(ty));
+        let result = if state.common.query_language == QueryLanguage::Jsonata {
+            Err(Flow::Fail(StateError::runtime(
+                "JSONata states are not supported by this engine yet",
+            )))
+        } else {
+            self.run_state_body(state, input, th, &entered).await
+        };
+        let result = result.map_err(|f| match f {
+            Flow::Fail(e) if e.error == "States.Runtime" && !e.cause.as_deref().unwrap_or("").starts_with("An error occurred") => {
+                Flow::Fail(StateError {
+                    error: e.error,
+                    cause: Some(format!(
+                        "An error occurred while executing the state '{}' (entered at the event id #{}). {}",
+                        state.name,
+                        entered.id,
+                        e.cause.unwrap_or_default()
+                    )),
+                })
+            }
+            other => other,
+        });
+        let (next, output) = result?;
+        if !matches!(state.kind, StateKind::Fail) {
+            let text = to_text(&output);
+            if text.len() > MAX_PAYLOAD_BYTES {
+                return Err(Flow::Fail(StateError::new(
+                    "States.DataLimitExceeded",
+                    format!(
+                        "The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit.",
+                        state.name
+                    ),
+                )));
+            }
+            self.emit(
+                th,
+                &format!("{ty}StateExited"),
+                details(vec![
+                    ("name", Value::String(state.name.clone())),
+                    ("output", Value::String(text)),
+                    ("outputDetails", not_truncated()),
+                ]),
+            )?;
+        }
+        th.set_current(None);
+        Ok(match next {
+            Some(n) => Step::Next(n, output),
+            None => Step::End(output),
+        })
+    }
+
+    fn next_of(state: &State) -> Option<String> {
+        if state.is_end() {
+            None
+        } else {
+            state.common.next.clone()
+        }
+    }
+
+    async fn run_state_body(
+        &self,
+        state: &State,
+        input: Value,
+        th: &mut Thread,
+        entered: &HistoryEvent,
+    ) -> Result<(Option<String>, Value), Flow> {
+        let ctx = self.context(state, &entered.timestamp, None);
+        let vars = th.vars.clone();
+        let scope = Scope {
+            context: &ctx,
+            vars: &vars,
+        };
+        let c = &state.common;
+        match &state.kind {
+            StateKind::Pass { result } => {
+                let effective = select_path(&c.input_path, &input, &scope)?;
+                let res = match (&c.parameters, result) {
+                    (Some(p), _) => apply_template(p, &effective, &scope)?,
+                    (None, Some(r)) => r.clone(),
+                    (None, None) => effective.clone(),
+                };
+                self.assign(state, th, &res, &scope)?;
+                let merged = merge_result(&c.result_path, &input, res)?;
+                let out = select_path(&c.output_path, &merged, &scope)?;
+                Ok((Self::next_of(state), out))
+            }
+            StateKind::Succeed => {
+                let effective = select_path(&c.input_path, &input, &scope)?;
+                let out = select_path(&c.output_path, &effective, &scope)?;
+                Ok((None, out))
+            }
+            StateKind::Fail => Err(Flow::Fail(self.fail_error(state, &input, &scope)?)),
+            StateKind::Choice { choices, default } => {
+                let effective = select_path(&c.input_path, &input, &scope)?;
+                let mut next = None;
+                for rule in choices {
+                    if evaluate_rule(rule, &effective, &scope)? {
+                        next = rule.get("Next").and_then(Value::as_str).map(str::to_string);
+                        if let Some(a) = rule.get("Assign") {
+                            self.assign_value(th, a, &effective, &scope)?;
+                        }
+                        break;
+                    }
+                }
+                let next = match next.or_else(|| default.clone()) {
+                    Some(n) => n,
+                    None => {
+                        return Err(Flow::Fail(StateError::new(
+                            "States.NoChoiceMatched",
+                            format!(
+                                "No Matches! Choice state '{}' has no rule matching its input and no Default.",
+                                state.name
+                            ),
+                        )));
+                    }
+                };
+                if next == default.clone().unwrap_or_default() {
+                    self.assign(state, th, &effective, &scope)?;
+                }
+                let out = select_path(&c.output_path, &effective, &scope)?;
+                Ok((Some(next), out))
+            }
+            StateKind::Wait => {
+                let effective = select_path(&c.input_path, &input, &scope)?;
+                let until = self.wait_target(state, &effective, &scope, &entered.timestamp)?;
+                if self.take_recorded_peek_exit(th, state).is_none() {
+                    self.sleep_until(th, until).await;
+                }
+                self.assign(state, th, &effective, &scope)?;
+                let out = select_path(&c.output_path, &effective, &scope)?;
+                Ok((Self::next_of(state), out))
+            }
+            StateKind::Task { .. } | StateKind::Parallel { .. } | StateKind::Map(_) => {
+                self.run_with_retry(state, input, th, entered).await
+            }
+        }
+    }
+
+    fn take_recorded_peek_exit(&self, th: &Thread, state: &State) -> Option<()> {
+        let ty = format!("{}StateExited", state.type_name());
+        let log = lock(&self.log);
+        let q = log.replay.get(&th.scope)?;
+        q.front().filter(|e| e.event_type == ty).map(|_| ())
+    }
+
+    fn assign(
+        &self,
+        state: &State,
+        th: &mut Thread,
+        result: &Value,
+        scope: &Scope<'_>,
+    ) -> Result<(), Flow> {
+        match &state.common.assign {
+            Some(a) => self.assign_value(th, a, result, scope),
+            None => Ok(()),
+        }
+    }
+
+    fn assign_value(
+        &self,
+        th: &mut Thread,
+        assign: &Value,
+        result: &Value,
+        scope: &Scope<'_>,
+    ) -> Result<(), Flow> {
+        let values = apply_template(assign, result, scope)?;
+        if let Value::Object(m) = values {
+            for (k, v) in m {
+                th.vars.insert(k, v);
+            }
+        }
+        Ok(())
+    }
+
+    fn fail_error(
+        &self,
+        state: &State,
+        input: &Value,
+        scope: &Scope<'_>,
+    ) -> Result<StateError, Flow> {
+        let raw = &state.raw;
+        let field = |lit: &str, path: &str| -> Result<Option<String>, StateError> {
+            if let Some(p) = raw.get(path).and_then(Value::as_str) {
+                let v = if crate::intrinsics::is_intrinsic(p) {
+                    crate::payload::evaluate_intrinsic(p, input, scope)?
+                } else {
+                    resolve(p, input, scope).map_err(|_| {
+                        StateError::runtime(format!(
+                            "The JSONPath '{p}' specified for the field '{path}' could not be found in the input '{}'",
+                            to_text(input)
+                        ))
+                    })?
+                };
+                return Ok(Some(match v {
+                    Value::String(s) => s,
+                    other => to_text(&other),
+                }));
+            }
+            Ok(raw.get(lit).and_then(Value::as_str).map(str::to_string))
+        };
+        let error = field("Error", "ErrorPath")?;
+        let cause = field("Cause", "CausePath")?;
+        Ok(StateError {
+            error: error.unwrap_or_default(),
+            cause,
+        })
+    }
+
+    fn wait_target(
+        &self,
+        state: &State,
+        effective: &Value,
+        scope: &Scope<'_>,
+        entered: &DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, StateError> {
+        let raw = &state.raw;
+        if let Some(s) = raw.get("Seconds").and_then(Value::as_i64) {
+            return Ok(*entered + chrono::Duration::seconds(s));
+        }
+        if let Some(t) = raw.get("Timestamp").and_then(Value::as_str) {
+            return parse_timestamp(t)
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or_else(|| StateError::runtime(format!("Invalid timestamp '{t}'")));
+        }
+        if let Some(p) = raw.get("SecondsPath").and_then(Value::as_str) {
+            let v = resolve(p, effective, scope).map_err(|_| {
+                StateError::runtime(format!(
+                    "The SecondsPath parameter does not reference a valid input value. Invalid path '{p}'"
+                ))
+            })?;
+            return match v.as_i64().filter(|n| *n >= 0 && v.is_i64() || v.is_u64()) {
+                Some(s) if s >= 0 => Ok(*entered + chrono::Duration::seconds(s)),
+                _ => Err(StateError::runtime(format!(
+                    "The SecondsPath parameter cannot be less than 0 or non-integer. Invalid value '{}'",
+                    to_text(&v)
+                ))),
+            };
+        }
+        if let Some(p) = raw.get("TimestampPath").and_then(Value::as_str) {
+            let v = resolve(p, effective, scope).map_err(|_| {
+                StateError::runtime(format!(
+                    "The TimestampPath parameter does not reference a valid input value. Invalid path '{p}'"
+                ))
+            })?;
+            return v
+                .as_str()
+                .and_then(parse_timestamp)
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or_else(|| {
+                    StateError::runtime(format!(
+                        "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {}",
+                        to_text(&v)
+                    ))
+                });
+        }
+        Ok(*entered)
+    }
+
+    // ---- retry / catch ------------------------------------------------------------------
+
+    async fn run_with_retry(
+        &self,
+        state: &State,
+        input: Value,
+        th: &mut Thread,
+        entered: &HistoryEvent,
+    ) -> Result<(Option<String>, Value), Flow> {
+        let c = &state.common;
+        let mut counters = vec![0u32; c.retry.len()];
+        let mut retry_count = 0u32;
+        let visit = {
+            let v = th.visits.entry(state.name.clone()).or_insert(0);
+            *v += 1;
+            *v
+        };
+        loop {
+            let ctx = self.context(state, &entered.timestamp, Some(retry_count));
+            let attempt = self
+                .attempt(state, &input, th, &ctx, retry_count, visit)
+                .await;
+            let err = match attempt {
+                Ok(out) => return Ok((Self::next_of(state), out)),
+                Err(Flow::Halt) => return Err(Flow::Halt),
+                Err(Flow::Fail(e)) => e,
+            };
+            if let Some(i) = find_retrier(&c.retry, &err.error) {
+                let r = &c.retry[i];
+                if counters[i] < r.max_attempts {
+                    counters[i] += 1;
+                    retry_count += 1;
+                    let secs = delay_seconds(r, counters[i], rand::random::<f64>());
+                    let last = self.last_event_time(th);
+                    self.sleep_until(th, last + to_duration(secs)).await;
+                    continue;
+                }
+            }
+            if let Some(i) = find_catcher(&c.catch, &err.error) {
+                return self
+                    .catch(state, &c.catch[i], &input, err, th, &ctx)
+                    .map(|(n, v)| (Some(n), v));
+            }
+            return Err(Flow::Fail(err));
+        }
+    }
+
+    fn last_event_time(&self, th: &Thread) -> DateTime<Utc> {
+        // The failure that triggers a retry was just emitted (or replayed) on this thread.
+        let id = th.prev;
+        if th.silent || id == 0 {
+            return self.engine.clock.now();
+        }
+        self.engine
+            .store
+            .events(&self.arn)
+            .ok()
+            .and_then(|evs| {
+                evs.into_iter()
+                    .rev()
+                    .find(|e| e.event.id == id)
+                    .map(|e| e.event.timestamp)
+            })
+            .unwrap_or_else(|| self.engine.clock.now())
+    }
+
+    fn catch(
+        &self,
+        state: &State,
+        catcher: &Catcher,
+        input: &Value,
+        err: StateError,
+        th: &mut Thread,
+        ctx: &Value,
+    ) -> Result<(String, Value), Flow> {
+        let vars = th.vars.clone();
+        let scope = Scope {
+            context: ctx,
+            vars: &vars,
+        };
+        let error_output = err.to_output();
+        if let Some(a) = &catcher.assign {
+            self.assign_value(th, a, &error_output, &scope)?;
+        }
+        let out = merge_result(&catcher.result_path, input, error_output)?;
+        let _ = state;
+        Ok((catcher.next.clone(), out))
+    }
+
+    /// One attempt of a Task, Parallel or Map state: input processing, the work, result
+    /// processing. Returns the state output.
+    async fn attempt(
+        &self,
+        state: &State,
+        input: &Value,
+        th: &mut Thread,
+        ctx: &Value,
+        retry_count: u32,
+        visit: u32,
+    ) -> Result<Value, Flow> {
+        let c = &state.common;
+        let vars = th.vars.clone();
+        let scope = Scope {
+            context: ctx,
+            vars: &vars,
+        };
+        let effective = select_path(&c.input_path, input, &scope)?;
+        let result = match &state.kind {
+            StateKind::Task { .. } => {
+                let params = match &c.parameters {
+                    Some(p) => apply_template(p, &effective, &scope)?,
+                    None => effective.clone(),
+                };
+                self.run_task(state, params, th, &scope, retry_count)
+                    .await?
+            }
+            StateKind::Parallel { branches } => {
+                let branch_input = match &c.parameters {
+                    Some(p) => apply_template(p, &effective, &scope)?,
+                    None => effective.clone(),
+                };
+                self.run_parallel(state, branches, branch_input, th, visit, retry_count)
+                    .await?
+            }
+            StateKind::Map(spec) => {
+                self.run_map(state, spec, &effective, th, &scope, visit, retry_count)
+                    .await?
+            }
+            _ => effective.clone(),
+        };
+        let result = match &c.result_selector {
+            Some(sel) => apply_template(sel, &result, &scope)?,
+            None => result,
+        };
+        self.assign(state, th, &result, &scope)?;
+        let merged = merge_result(&c.result_path, input, result)?;
+        Ok(select_path(&c.output_path, &merged, &scope)?)
+    }
+
+    // ---- Task ---------------------------------------------------------------------------
+
+    async fn run_task(
+        &self,
+        state: &State,
+        params: Value,
+        th: &mut Thread,
+        scope: &Scope<'_>,
+        retry_count: u32,
+    ) -> Result<Value, Flow> {
+        let StateKind::Task {
+            resource,
+            timeout_seconds,
+            timeout_seconds_path,
+            heartbeat_seconds,
+        } = &state.kind
+        else {
+            return Err(Flow::Fail(StateError::runtime("not a Task state")));
+        };
+        let timeout = match (timeout_seconds, timeout_seconds_path) {
+            (Some(v), _) => v.as_u64(),
+            (None, Some(p)) => {
+                let v = resolve(p, &params, scope).ok();
+                match v.as_ref().and_then(Value::as_u64).filter(|n| *n > 0) {
+                    Some(n) => Some(n),
+                    None => {
+                        return Err(Flow::Fail(StateError::runtime(format!(
+                            "The TimeoutSecondsPath parameter does not reference a valid input value. Invalid path '{p}'"
+                        ))));
+                    }
+                }
+            }
+            (None, None) => None,
+        };
+        let heartbeat = heartbeat_seconds.as_ref().and_then(Value::as_u64);
+        let kind = TaskKind::of(resource, &params);
+        let (sched, started, succeeded, failed, timed_out) = kind.event_types();
+        let mut sched_details = match &kind {
+            TaskKind::DirectLambda { arn, .. } => Map::from_iter([
+                ("input".to_string(), Value::String(to_text(&params))),
+                ("inputDetails".to_string(), not_truncated()),
+                ("resource".to_string(), Value::String(arn.clone())),
+            ]),
+            TaskKind::Service {
+                resource_type,
+                resource,
+                ..
+            } => Map::from_iter([
+                ("parameters".to_string(), Value::String(to_text(&params))),
+                (
+                    "region".to_string(),
+                    Value::String(self.engine.region.clone()),
+                ),
+                ("resource".to_string(), Value::String(resource.clone())),
+                (
+                    "resourceType".to_string(),
+                    Value::String(resource_type.clone()),
+                ),
+            ]),
+        };
+        if let Some(t) = timeout {
+            sched_details.insert("timeoutInSeconds".into(), json!(t));
+        }
+        if let Some(h) = heartbeat {
+            sched_details.insert("heartbeatInSeconds".into(), json!(h));
+        }
+        let recorded_params = self.emit(th, sched, Some(sched_details))?;
+        let started_ev = self.emit(th, started, kind.service_details())?;
+        let params = match &kind {
+            TaskKind::DirectLambda { .. } => recorded_params.detail_json("input").unwrap_or(params),
+            TaskKind::Service { .. } => recorded_params.detail_json("parameters").unwrap_or(params),
+        };
+        // A recorded outcome means the task already ran before a restart.
+        let outcome = match self.take_recorded(th, &[succeeded, failed, timed_out]) {
+            Some(ev) => {
+                th.prev = ev.id;
+                recorded_outcome(&ev, succeeded)
+            }
+            None => {
+                if th.in_child {
+                    tokio::task::yield_now().await;
+                }
+                let deadline =
+                    timeout.map(|t| started_ev.timestamp + chrono::Duration::seconds(t as i64));
+                let live = self
+                    .invoke(state, &kind, params, th, retry_count, deadline)
+                    .await;
+                self.record_outcome(th, &kind, live)?
+            }
+        };
+        outcome.map_err(Flow::Fail)
+    }
+
+    async fn invoke(
+        &self,
+        state: &State,
+        kind: &TaskKind,
+        params: Value,
+        th: &Thread,
+        retry_count: u32,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Outcome {
+        let function = kind.function_name();
+        let handler = self.engine.handlers().get(&function);
+        let Some(handler) = handler else {
+            return Outcome::Failed(kind.not_found(
+                &function,
+                &self.engine.region,
+                &self.engine.account_id,
+            ));
+        };
+        let payload = kind.payload(&params);
+        let ctx = InvocationContext {
+            function_name: function.clone(),
+            execution_arn: self.arn.clone(),
+            state_name: state.name.clone(),
+            retry_count,
+        };
+        let _ = th;
+        let call = handler.invoke(payload, ctx);
+        let res = match deadline {
+            Some(d) => {
+                let sleep = self.engine.clock.sleep_until(d);
+                tokio::select! {
+                    biased;
+                    r = call => Some(r),
+                    _ = sleep => None,
+                }
+            }
+            None => Some(call.await),
+        };
+        match res {
+            None => Outcome::TimedOut,
+            Some(Ok(v)) => Outcome::Succeeded(kind.wrap_result(v)),
+            Some(Err(f)) => Outcome::Failed(kind.failure(f)),
+        }
+    }
+
+    fn record_outcome(
+        &self,
+        th: &mut Thread,
+        kind: &TaskKind,
+        outcome: Outcome,
+    ) -> Result<Result<Value, StateError>, Flow> {
+        let (_, _, succeeded, failed, timed_out) = kind.event_types();
+        let mut base = kind.service_details().unwrap_or_default();
+        match outcome {
+            Outcome::Succeeded(v) => {
+                let text = to_text(&v);
+                if text.len() > MAX_PAYLOAD_BYTES {
+                    let err = StateError::new(
+                        "States.DataLimitExceeded",
+                        format!(
+                            "The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit.",
+                            kind.limit_name()
+                        ),
+                    );
+                    return self.record_outcome(th, kind, Outcome::Failed(err));
+                }
+                base.insert("output".into(), Value::String(text));
+                base.insert("outputDetails".into(), not_truncated());
+                let d = reorder(
+                    base,
+                    &["output", "outputDetails", "resource", "resourceType"],
+                );
+                self.emit(th, succeeded, Some(d))?;
+                Ok(Ok(v))
+            }
+            Outcome::Failed(e) => {
+                if let Some(c) = &e.cause {
+                    base.insert("cause".into(), Value::String(c.clone()));
+                }
+                base.insert("error".into(), Value::String(e.error.clone()));
+                let d = reorder(base, &["cause", "error", "resource", "resourceType"]);
+                self.emit(th, failed, Some(d))?;
+                Ok(Err(e))
+            }
+            Outcome::TimedOut => {
+                base.insert("error".into(), Value::String("States.Timeout".into()));
+                let d = reorder(base, &["error", "resource", "resourceType"]);
+                self.emit(th, timed_out, Some(d))?;
+                Ok(Err(StateError {
+                    error: "States.Timeout".into(),
+                    cause: None,
+                }))
+            }
+        }
+    }
+
+    // ---- Parallel -----------------------------------------------------------------------
+
+    async fn run_parallel(
+        &self,
+        state: &State,
+        branches: &[Arc<Machine>],
+        input: Value,
+        th: &mut Thread,
+        visit: u32,
+        attempt: u32,
+    ) -> Result<Value, Flow> {
+        self.emit(th, "ParallelStateStarted", None)?;
+        let base = th.prev;
+        let mut children: Vec<Thread> = (0..branches.len())
+            .map(|i| {
+                th.child(
+                    format!("{}/{}#{visit}.{attempt}/b{i}", th.scope, state.name),
+                    base,
+                )
+            })
+            .collect();
+        let statuses: Vec<_> = children.iter().map(|c| c.status.clone()).collect();
+        let futs = children.iter_mut().zip(branches.iter()).map(|(child, m)| {
+            let input = input.clone();
+            async move {
+                let r = self.run_machine(m, input, child).await;
+                if let Some(s) = &child.status {
+                    lock(s).finished = true;
+                }
+                r.map_err(|e| (e, child.prev, lock_current(child)))
+            }
+        });
+        match futures::future::try_join_all(futs).await {
+            Ok(results) => {
+                let g = self.last_event_id();
+                self.emit_at(th, g, "ParallelStateSucceeded", None)?;
+                th.prev = g;
+                Ok(Value::Array(results))
+            }
+            Err((Flow::Halt, _, _)) => Err(Flow::Halt),
+            Err((Flow::Fail(e), last, failed_in)) => {
+                if let Some(ty) = failed_in.filter(|t| *t != "Fail") {
+                    self.emit_at(th, last, &format!("{ty}StateAborted"), None)?;
+                }
+                for s in statuses.iter().flatten() {
+                    let (finished, current) = {
+                        let g = lock(s);
+                        (g.finished, g.current)
+                    };
+                    if !finished {
+                        if let Some(ty) = current {
+                            self.emit_at(th, last, &format!("{ty}StateAborted"), None)?;
+                        }
+                    }
+                }
+                th.prev = last;
+                self.emit(th, "ParallelStateFailed", None)?;
+                Err(Flow::Fail(e))
+            }
+        }
+    }
+
+    // ---- Map ----------------------------------------------------------------------------
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_map(
+        &self,
+        state: &State,
+        spec: &MapSpec,
+        effective: &Value,
+        th: &mut Thread,
+        scope: &Scope<'_>,
+        visit: u32,
+        attempt: u32,
+    ) -> Result<Value, Flow> {
+        let items = match &spec.items_path {
+            PathField::Path(p) => resolve(p, effective, scope)
+                .map_err(|e| StateError::runtime(format!("Invalid path '{p}' : {e}")))?,
+            _ => effective.clone(),
+        };
+        let Value::Array(items) = items else {
+            return Err(Flow::Fail(StateError::runtime(format!(
+                "Item list must be a JSON array, but got {}",
+                to_text(&items)
+            ))));
+        };
+        let max_concurrency = self.max_concurrency(state, effective, scope)?;
+        let selector = spec
+            .item_selector
+            .as_ref()
+            .or(state.common.parameters.as_ref());
+        let mut inputs = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let v = match selector {
+                Some(sel) => {
+                    let mut ctx = scope.context.clone();
+                    if let Value::Object(m) = &mut ctx {
+                        m.insert("Map".into(), json!({"Item": {"Index": i, "Value": item}}));
+                    }
+                    let s2 = Scope {
+                        context: &ctx,
+                        vars: scope.vars,
+                    };
+                    apply_template(sel, effective, &s2)?
+                }
+                None => item.clone(),
+            };
+            inputs.push(v);
+        }
+        self.emit(
+            th,
+            "MapStateStarted",
+            details(vec![("length", json!(items.len()))]),
+        )?;
+        if spec.distributed {
+            return self.run_distributed(state, spec, inputs, th).await;
+        }
+        let prefix = format!("{}/{}#{visit}.{attempt}", th.scope, state.name);
+        if max_concurrency == 1 {
+            self.run_map_sequential(state, spec, inputs, th, &prefix)
+                .await
+        } else {
+            self.run_map_concurrent(state, spec, inputs, th, &prefix, max_concurrency)
+                .await
+        }
+    }
+
+    fn max_concurrency(
+        &self,
+        state: &State,
+        effective: &Value,
+        scope: &Scope<'_>,
+    ) -> Result<usize, StateError> {
+        if let Some(n) = state.raw.get("MaxConcurrency").and_then(Value::as_u64) {
+            return Ok(n as usize);
+        }
+        if let Some(p) = state.raw.get("MaxConcurrencyPath").and_then(Value::as_str) {
+            let v = resolve(p, effective, scope)
+                .map_err(|e| StateError::runtime(format!("Invalid path '{p}' : {e}")))?;
+            return match v.as_u64() {
+                Some(n) if n <= 2_147_483_647 => Ok(n as usize),
+                _ => Err(StateError::runtime(format!(
+                    "The MaxConcurrencyPath field refers to value \"{}\" which is not a valid integer: {p}",
+                    to_text(&v)
+                ))),
+            };
+        }
+        Ok(0)
+    }
+
+    fn iteration_details(state: &State, i: usize) -> Option<Map<String, Value>> {
+        details(vec![
+            ("index", json!(i)),
+            ("name", Value::String(state.name.clone())),
+        ])
+    }
+
+    async fn run_map_sequential(
+        &self,
+        state: &State,
+        spec: &MapSpec,
+        inputs: Vec<Value>,
+        th: &mut Thread,
+        prefix: &str,
+    ) -> Result<Value, Flow> {
+        let mut results = Vec::with_capacity(inputs.len());
+        let mut cursor = th.prev;
+        for (i, input) in inputs.into_iter().enumerate() {
+            let mut child = th.child(format!("{prefix}/i{i}"), cursor);
+            self.emit(
+                &mut child,
+                "MapIterationStarted",
+                Self::iteration_details(state, i),
+            )?;
+            match self.run_machine(&spec.processor, input, &mut child).await {
+                Ok(v) => {
+                    self.emit_at(
+                        &child,
+                        child.prev,
+                        "MapIterationSucceeded",
+                        Self::iteration_details(state, i),
+                    )?;
+                    cursor = child.prev;
+                    results.push(v);
+                }
+                Err(Flow::Halt) => return Err(Flow::Halt),
+                Err(Flow::Fail(e)) => {
+                    self.emit_at(
+                        &child,
+                        child.prev,
+                        "MapIterationFailed",
+                        Self::iteration_details(state, i),
+                    )?;
+                    if let Some(ty) = lock_current(&child).filter(|t| *t != "Fail") {
+                        self.emit_at(&child, child.prev, &format!("{ty}StateAborted"), None)?;
+                    }
+                    th.prev = child.prev;
+                    self.emit(th, "MapStateFailed", None)?;
+                    return Err(Flow::Fail(e));
+                }
+            }
+        }
+        let g = self.last_event_id();
+        self.emit_at(th, g, "MapStateSucceeded", None)?;
+        th.prev = g;
+        Ok(Value::Array(results))
+    }
+
+    async fn run_map_concurrent(
+        &self,
+        state: &State,
+        spec: &MapSpec,
+        inputs: Vec<Value>,
+        th: &mut Thread,
+        prefix: &str,
+        max_concurrency: usize,
+    ) -> Result<Value, Flow> {
+        let limit = if max_concurrency == 0 {
+            inputs.len().max(1)
+        } else {
+            max_concurrency
+        };
+        let semaphore = Arc::new(tokio::sync::Semaphore::new(limit));
+        let base = th.prev;
+        let mut children: Vec<Thread> = (0..inputs.len())
+            .map(|i| th.child(format!("{prefix}/i{i}"), base))
+            .collect();
+        let statuses: Vec<_> = children.iter().map(|c| c.status.clone()).collect();
+        let futs = children
+            .iter_mut()
+            .zip(inputs)
+            .enumerate()
+            .map(|(i, (child, input))| {
+                let semaphore = semaphore.clone();
+                async move {
+                    let _permit = semaphore
+                        .acquire()
+                        .await
+                        .map_err(|_| (Flow::Halt, 0, None))?;
+                    self.emit(
+                        child,
+                        "MapIterationStarted",
+                        Self::iteration_details(state, i),
+                    )
+                    .map_err(|f| (f, child.prev, None))?;
+                    tokio::task::yield_now().await;
+                    let r = self.run_machine(&spec.processor, input, child).await;
+                    if let Some(s) = &child.status {
+                        lock(s).finished = true;
+                    }
+                    match r {
+                        Ok(v) => {
+                            self.emit_at(
+                                child,
+                                child.prev,
+                                "MapIterationSucceeded",
+                                Self::iteration_details(state, i),
+                            )
+                            .map_err(|f| (f, child.prev, None))?;
+                            Ok(v)
+                        }
+                        Err(f) => Err((f, child.prev, Some((i, lock_current(child))))),
+                    }
+                }
+            });
+        match futures::future::try_join_all(futs).await {
+            Ok(results) => {
+                let g = self.last_event_id();
+                self.emit_at(th, g, "MapStateSucceeded", None)?;
+                th.prev = g;
+                Ok(Value::Array(results))
+            }
+            Err((Flow::Halt, _, _)) => Err(Flow::Halt),
+            Err((Flow::Fail(e), last, failed)) => {
+                if let Some((i, current)) = failed {
+                    self.emit_at(
+                        th,
+                        last,
+                        "MapIterationFailed",
+                        Self::iteration_details(state, i),
+                    )?;
+                    if let Some(ty) = current.filter(|t| *t != "Fail") {
+                        self.emit_at(th, last, &format!("{ty}StateAborted"), None)?;
+                    }
+                    for (j, s) in statuses.iter().enumerate() {
+                        let Some(s) = s else { continue };
+                        let (finished, cur) = {
+                            let g = lock(s);
+                            (g.finished, g.current)
+                        };
+                        if j != i && !finished && cur.is_some() {
+                            self.emit_at(
+                                th,
+                                last,
+                                "MapIterationAborted",
+                                Self::iteration_details(state, j),
+                            )?;
+                            if let Some(ty) = cur {
+                                self.emit_at(th, last, &format!("{ty}StateAborted"), None)?;
+                            }
+                        }
+                    }
+                }
+                th.prev = last;
+                self.emit(th, "MapStateFailed", None)?;
+                Err(Flow::Fail(e))
+            }
+        }
+    }
+
+    async fn run_distributed(
+        &self,
+        state: &State,
+        spec: &MapSpec,
+        inputs: Vec<Value>,
+        th: &mut Thread,
+    ) -> Result<Value, Flow> {
+        let sm_name = self.sm_arn.rsplit(':').next().unwrap_or_default();
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let label = spec
+            .label
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let map_run_arn = format!(
+            "arn:aws:states:{}:{}:mapRun:{sm_name}/{label}:{run_id}",
+            self.engine.region, self.engine.account_id
+        );
+        let started = self.emit(
+            th,
+            "MapRunStarted",
+            details(vec![("mapRunArn", Value::String(map_run_arn))]),
+        )?;
+        let tolerated = state
+            .raw
+            .get("ToleratedFailureCount")
+            .and_then(Value::as_u64)
+            .unwrap_or(0) as usize;
+        let mut results = Vec::with_capacity(inputs.len());
+        let mut failures = 0usize;
+        let mut first_error = None;
+        for input in inputs {
+            let mut child = th.child(String::new(), 0);
+            child.silent = true;
+            match self.run_machine(&spec.processor, input, &mut child).await {
+                Ok(v) => results.push(v),
+                Err(Flow::Halt) => return Err(Flow::Halt),
+                Err(Flow::Fail(e)) => {
+                    failures += 1;
+                    results.push(e.to_output());
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if failures > tolerated {
+            self.emit_at(th, started.id, "MapRunFailed", None)?;
+            th.prev = self.last_event_id();
+            self.emit(th, "MapStateFailed", None)?;
+            return Err(Flow::Fail(StateError::new(
+                "States.ExceedToleratedFailureThreshold",
+                "The specified tolerated failure threshold was exceeded",
+            )));
+        }
+        let _ = first_error;
+        self.emit_at(th, started.id, "MapRunSucceeded", None)?;
+        let g = self.last_event_id();
+        self.emit_at(th, g, "MapStateSucceeded", None)?;
+        th.prev = started.id;
+        Ok(Value::Array(results))
+    }
+}
+
+fn lock_current(th: &Thread) -> Option<&'static str> {
+    th.status.as_ref().and_then(|s| lock(s).current)
+}
+
+/// A details object with members in the order given (others after).
+fn reorder(mut m: Map<String, Value>, order: &[&str]) -> Map<String, Value> {
+    let mut out = Map::new();
+    for k in order {
+        if let Some(v) = m.remove(*k) {
+            out.insert((*k).to_string(), v);
+        }
+    }
+    out.extend(m);
+    out
+}
+
+enum Outcome {
+    Succeeded(Value),
+    Failed(StateError),
+    TimedOut,
+}
+
+fn recorded_outcome(ev: &HistoryEvent, succeeded: &str) -> Result<Value, StateError> {
+    if ev.event_type == succeeded {
+        return Ok(ev.detail_json("output").unwrap_or(Value::Null));
+    }
+    Err(StateError {
+        error: ev
+            .detail_str("error")
+            .unwrap_or("States.TaskFailed")
+            .to_string(),
+        cause: ev.detail_str("cause").map(str::to_string),
+    })
+}
+
+/// How a Task resource is dispatched.
+enum TaskKind {
+    /// `arn:aws:lambda:...:function:NAME`: LambdaFunction* events, the payload is the input.
+    DirectLambda { arn: String, function: String },
+    /// `arn:aws:states:::lambda:invoke` and other service integrations: Task* events.
+    Service {
+        resource_type: String,
+        resource: String,
+        function: String,
+        lambda_invoke: bool,
+    },
+}
+
+impl TaskKind {
+    fn of(resource: &str, params: &Value) -> TaskKind {
+        if resource.starts_with("arn:aws:lambda:")
+            || resource.contains(":lambda:") && resource.contains(":function:")
+        {
+            return TaskKind::DirectLambda {
+                arn: resource.to_string(),
+                function: lambda_function_name(resource).to_string(),
+            };
+        }
+        let service = resource
+            .strip_prefix("arn:aws:states:::")
+            .or_else(|| resource.split(":::").nth(1))
+            .unwrap_or(resource);
+        let mut parts = service.splitn(2, ':');
+        let resource_type = parts.next().unwrap_or_default().to_string();
+        let rest = parts.next().unwrap_or_default().to_string();
+        let lambda_invoke = resource_type == "lambda" && rest.starts_with("invoke");
+        let function = if lambda_invoke {
+            params
+                .get("FunctionName")
+                .and_then(Value::as_str)
+                .map(|f| lambda_function_name(f).to_string())
+                .unwrap_or_default()
+        } else {
+            resource.to_string()
+        };
+        TaskKind::Service {
+            resource_type,
+            resource: rest,
+            function,
+            lambda_invoke,
+        }
+    }
+
+    fn event_types(
+        &self,
+    ) -> (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+    ) {
+        match self {
+            TaskKind::DirectLambda { .. } => (
+                "LambdaFunctionScheduled",
+                "LambdaFunctionStarted",
+                "LambdaFunctionSucceeded",
+                "LambdaFunctionFailed",
+                "LambdaFunctionTimedOut",
+            ),
+            TaskKind::Service { .. } => (
+                "TaskScheduled",
+                "TaskStarted",
+                "TaskSucceeded",
+                "TaskFailed",
+                "TaskTimedOut",
+            ),
+        }
+    }
+
+    fn service_details(&self) -> Option<Map<String, Value>> {
+        match self {
+            TaskKind::DirectLambda { .. } => None,
+            TaskKind::Service {
+                resource_type,
+                resource,
+                ..
+            } => Some(Map::from_iter([
+                ("resource".to_string(), Value::String(resource.clone())),
+                (
+                    "resourceType".to_string(),
+                    Value::String(resource_type.clone()),
+                ),
+            ])),
+        }
+    }
+
+    fn function_name(&self) -> String {
+        match self {
+            TaskKind::DirectLambda { function, .. } | TaskKind::Service { function, .. } => {
+                function.clone()
+            }
+        }
+    }
+
+    fn limit_name(&self) -> String {
+        match self {
+            TaskKind::DirectLambda { arn, .. } => arn.clone(),
+            TaskKind::Service { resource_type, .. } => resource_type.clone(),
+        }
+    }
+
+    fn payload(&self, params: &Value) -> Value {
+        match self {
+            TaskKind::Service {
+                lambda_invoke: true,
+                ..
+            } => params.get("Payload").cloned().unwrap_or(Value::Null),
+            _ => params.clone(),
+        }
+    }
+
+    fn wrap_result(&self, v: Value) -> Value {
+        match self {
+            TaskKind::Service {
+                lambda_invoke: true,
+                ..
+            } => lambda_invoke_result(v),
+            _ => v,
+        }
+    }
+
+    fn failure(&self, f: TaskFailure) -> StateError {
+        let cause = match self {
+            // lambda:invoke re-serialises the error payload compactly.
+            TaskKind::Service {
+                lambda_invoke: true,
+                ..
+            } => match serde_json::from_str::<Value>(&f.cause) {
+                Ok(v @ Value::Object(_)) => to_text(&v),
+                _ => f.cause,
+            },
+            _ => f.cause,
+        };
+        StateError {
+            error: f.error,
+            cause: Some(cause),
+        }
+    }
+
+    fn not_found(&self, function: &str, region: &str, account: &str) -> StateError {
+        let arn = format!("arn:aws:lambda:{region}:{account}:function:{function}:$LATEST");
+        let request_id = uuid::Uuid::new_v4();
+        match self {
+            TaskKind::Service {
+                lambda_invoke: false,
+                ..
+            } => StateError::new(
+                "States.Runtime",
+                format!("No handler is registered for the resource '{function}'"),
+            ),
+            _ => StateError::new(
+                "Lambda.ResourceNotFoundException",
+                format!(
+                    "Function not found: {arn} (Service: AWSLambda; Status Code: 404; Error Code: ResourceNotFoundException; Request ID: {request_id}; Proxy: null)"
+                ),
+            ),
+        }
+    }
+}
+
+/// The `lambda:invoke` integration's result object.
+fn lambda_invoke_result(payload: Value) -> Value {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let len = to_text(&payload).len().to_string();
+    let date = Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    json!({
+        "ExecutedVersion": "$LATEST",
+        "Payload": payload,
+        "SdkHttpMetadata": {
+            "AllHttpHeaders": {
+                "X-Amz-Executed-Version": ["$LATEST"],
+                "x-amzn-Remapped-Content-Length": ["0"],
+                "Connection": ["keep-alive"],
+                "x-amzn-RequestId": [request_id],
+                "Content-Length": [len],
+                "Date": [date],
+                "X-Amzn-Trace-Id": ["Root=1-00000000-000000000000000000000000;Sampled=0"],
+                "Content-Type": ["application/json"]
+            },
+            "HttpHeaders": {
+                "Connection": "keep-alive",
+                "Content-Length": len,
+                "Content-Type": "application/json",
+                "Date": date,
+                "X-Amz-Executed-Version": "$LATEST",
+                "x-amzn-Remapped-Content-Length": "0",
+                "x-amzn-RequestId": request_id,
+                "X-Amzn-Trace-Id": "Root=1-00000000-000000000000000000000000;Sampled=0"
+            },
+            "HttpStatusCode": 200
+        },
+        "SdkResponseMetadata": {"RequestId": request_id},
+        "StatusCode": 200
+    })
+}
+
+/// Events of the failed attempt that a redrive retires: per thread, everything after the
+/// last completed state, plus the execution's own terminal event.
+fn retired_for_redrive(events: &[StoredEvent]) -> Vec<i64> {
+    let mut by_scope: HashMap<&str, Vec<&StoredEvent>> = HashMap::new();
+    let mut retired = Vec::new();
+    for e in events.iter().filter(|e| e.replayable) {
+        if is_execution_event(&e.event.event_type) {
+            if e.event.event_type != "ExecutionStarted" {
+                retired.push(e.event.id);
+            }
+            continue;
+        }
+        by_scope.entry(e.scope.as_str()).or_default().push(e);
+    }
+    for list in by_scope.values() {
+        let keep = list
+            .iter()
+            .rposition(|e| e.event.event_type.ends_with("StateExited"))
+            .map(|p| p + 1)
+            .unwrap_or(0);
+        retired.extend(list[keep..].iter().map(|e| e.event.id));
+    }
+    retired
+}
