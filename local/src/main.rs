@@ -1,1 +1,163 @@
-fn main() {}
+//! `petavatar`: PetAvatar on one machine, no AWS account needed.
+//!
+//! - `petavatar run PHOTO` — the whole pipeline on one photo;
+//! - `petavatar serve` — the API, the web page, the queue, the worker and the engine;
+//! - `petavatar executions list|show` — execution histories (GetExecutionHistory shape);
+//! - `petavatar submit PHOTO --api URL --key KEY` — a client of the public API.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use petavatar::{executions, logging, run, serve, submit};
+
+#[derive(Parser)]
+#[command(
+    name = "petavatar",
+    version,
+    about = "Turn a photo of a pet into a professional avatar and a career identity"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole pipeline on one photo and write the avatar and result.json.
+    Run {
+        /// A JPEG, PNG or HEIC photo of a pet.
+        photo: PathBuf,
+        /// Where to write avatar.png, its variants, result.json and history.json.
+        #[arg(long, default_value = "petavatar-out")]
+        out: PathBuf,
+        /// What the pet is, if you know (`cat`, `dog`, …).
+        #[arg(long)]
+        species: Option<String>,
+    },
+    /// Serve the API, the web page, the worker and the engine on 127.0.0.1.
+    Serve {
+        #[arg(long, default_value_t = 8080, env = "PETAVATAR_PORT")]
+        port: u16,
+        /// The data folder: SQLite databases and stored objects.
+        #[arg(long, default_value = ".petavatar", env = "PETAVATAR_DATA")]
+        data: PathBuf,
+    },
+    /// Inspect execution histories in a data folder.
+    Executions {
+        #[command(subcommand)]
+        command: ExecutionsCommand,
+        #[arg(
+            long,
+            default_value = ".petavatar",
+            env = "PETAVATAR_DATA",
+            global = true
+        )]
+        data: PathBuf,
+    },
+    /// Submit a photo to a PetAvatar API (this server or a deployed one).
+    Submit {
+        photo: PathBuf,
+        /// The API's base URL, e.g. http://127.0.0.1:8080
+        #[arg(long, env = "PETAVATAR_API")]
+        api: String,
+        #[arg(long, env = "PETAVATAR_API_KEY", hide_env_values = true)]
+        key: String,
+        /// Wait for the job to finish and print its identity.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: also download the avatar into this folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExecutionsCommand {
+    /// Every execution, newest first.
+    List,
+    /// One execution (its name is the job id, or give the full ARN) and its events.
+    Show {
+        id: String,
+        /// Print the history as GetExecutionHistory JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(dispatch(cli.command));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> Result<(), String> {
+    match command {
+        Command::Run {
+            photo,
+            out,
+            species,
+        } => {
+            logging::init_cli();
+            let job = run::run(run::RunOptions {
+                photo,
+                out: out.clone(),
+                species,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            print!("{}", run::render_identity(&job));
+            println!("\nWrote {}/avatar.png and result.json", out.display());
+            Ok(())
+        }
+        Command::Serve { port, data } => {
+            logging::init_json();
+            serve::serve(serve::ServeOptions { port, data })
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Command::Executions { command, data } => {
+            logging::init_cli();
+            match command {
+                ExecutionsCommand::List => executions::list(&data),
+                ExecutionsCommand::Show { id, json } => executions::show(&data, &id, json),
+            }
+            .map_err(|e| e.to_string())
+        }
+        Command::Submit {
+            photo,
+            api,
+            key,
+            wait,
+            out,
+        } => {
+            logging::init_cli();
+            submit::submit(submit::SubmitOptions {
+                photo,
+                api,
+                key,
+                wait,
+                out,
+            })
+            .await
+            .map_err(|e| e.to_string())
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The embedded runtime behind the `petavatar` binary: local adapters of the `steps` ports
+//! (SQLite jobs, files, an SQS-like queue, HMAC-signed URLs), the engine wiring, the server
+//! and the CLI commands.
+
+pub mod emf;
+pub mod executions;
+pub mod jobqueue;
+pub mod logging;
+pub mod presign;
+pub mod queue;
+pub mod run;
+pub mod runtime;
+pub mod serve;
+pub mod signing;
+pub mod store;
+pub mod submit;

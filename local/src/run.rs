@@ -1,0 +1,319 @@
+//! `petavatar run PHOTO`: the whole pipeline on one photo, in process, with a progress
+//! bar; the identity printed, the avatar and `result.json` written to `--out`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::Utc;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+use statemachine::{Engine, ExecutionStatus, HistoryStore};
+use steps::memory::{InMemoryJobStore, InMemoryObjectStore};
+use steps::ports::{JobStore, ObjectStore};
+use steps::{Deps, ImageFormat, Job, JobStatus, StageError, StageName, keys};
+use uuid::Uuid;
+
+use crate::runtime::{self, StageObserver};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot read {path}: {source}")]
+    ReadPhoto {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("engine: {0}")]
+    Engine(#[from] statemachine::EngineError),
+    #[error("job store: {0}")]
+    Jobs(#[from] steps::ports::JobStoreError),
+    #[error("object store: {0}")]
+    Objects(#[from] steps::ports::ObjectStoreError),
+    /// The pipeline ran and the job failed (e.g. `PetAvatar.NotAPet`).
+    #[error("the job failed: {message} ({code})")]
+    JobFailed { code: String, message: String },
+    #[error("the execution ended {status} without recording why: {detail}")]
+    ExecutionEnded { status: String, detail: String },
+}
+
+pub struct RunOptions {
+    pub photo: PathBuf,
+    pub out: PathBuf,
+    pub species: Option<String>,
+}
+
+/// The stages a successful job goes through (RecordFailure only runs on failure).
+const SHOWN_STAGES: [StageName; 6] = [
+    StageName::ValidateImage,
+    StageName::AnalyzePet,
+    StageName::MapCareer,
+    StageName::GenerateAvatar,
+    StageName::WriteIdentity,
+    StageName::RecordResult,
+];
+
+/// Progress per stage: a bar on a terminal, plain lines otherwise.
+struct ProgressObserver {
+    bar: ProgressBar,
+    interactive: bool,
+    running: Mutex<Vec<StageName>>,
+}
+
+impl ProgressObserver {
+    fn new() -> Self {
+        let interactive = std::io::stderr().is_terminal();
+        let bar = if interactive {
+            ProgressBar::new(SHOWN_STAGES.len() as u64)
+        } else {
+            ProgressBar::hidden()
+        };
+        let style = ProgressStyle::with_template("{spinner} [{bar:24}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        bar.set_style(style);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Self {
+            bar,
+            interactive,
+            running: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn line(&self, text: String) {
+        if self.interactive {
+            self.bar.println(text);
+        } else {
+            eprintln!("{text}");
+        }
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, Vec<StageName>> {
+        match self.running.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+impl StageObserver for ProgressObserver {
+    fn started(&self, stage: StageName, _job_id: &str) {
+        let mut running = self.running();
+        running.push(stage);
+        let names: Vec<&str> = running.iter().map(|s| s.state_name()).collect();
+        self.bar.set_message(names.join(" + "));
+    }
+
+    fn finished(
+        &self,
+        stage: StageName,
+        _job_id: &str,
+        outcome: Result<(), &StageError>,
+        elapsed: Duration,
+    ) {
+        self.running().retain(|s| *s != stage);
+        let ms = elapsed.as_millis();
+        match outcome {
+            Ok(()) => {
+                if SHOWN_STAGES.contains(&stage) {
+                    self.bar.inc(1);
+                }
+                self.line(format!("  ok   {:<16} {ms:>6} ms", stage.state_name()));
+            }
+            Err(e) => self.line(format!(
+                "  FAIL {:<16} {ms:>6} ms  {}: {e}",
+                stage.state_name(),
+                e.name()
+            )),
+        }
+    }
+}
+
+/// The format of a photo from its first bytes (the stage checks again, thoroughly).
+fn sniff_format(bytes: &[u8], path: &Path) -> ImageFormat {
+    if bytes.starts_with(&[0x89, b'P', b'N', b'G']) {
+        return ImageFormat::Png;
+    }
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return ImageFormat::Jpeg;
+    }
+    if bytes.len() > 12 && &bytes[4..8] == b"ftyp" {
+        return ImageFormat::Heic;
+    }
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("png") => ImageFormat::Png,
+        Some("heic" | "heif") => ImageFormat::Heic,
+        _ => ImageFormat::Jpeg,
+    }
+}
+
+/// Runs the pipeline on one photo. The stores and the history live in memory: `run` leaves
+/// nothing behind but what it writes to `--out`.
+pub async fn run(options: RunOptions) -> Result<Job, RunError> {
+    let photo = tokio::fs::read(&options.photo)
+        .await
+        .map_err(|source| RunError::ReadPhoto {
+            path: options.photo.clone(),
+            source,
+        })?;
+    let uploads = Arc::new(InMemoryObjectStore::new());
+    let generated = Arc::new(InMemoryObjectStore::new());
+    let jobs = Arc::new(InMemoryJobStore::new());
+    let deps = Deps::offline(uploads.clone(), generated.clone(), jobs.clone());
+
+    let job_id = Uuid::new_v4();
+    let format = sniff_format(&photo, &options.photo);
+    let upload_key = keys::upload(job_id, format);
+    uploads
+        .put(&upload_key, Bytes::from(photo), format.content_type())
+        .await?;
+    jobs.create(Job::new(job_id, "local", upload_key.clone(), Utc::now()))
+        .await?;
+
+    let progress = Arc::new(ProgressObserver::new());
+    let observers: Vec<Arc<dyn StageObserver>> = vec![progress.clone()];
+    let engine = Engine::builder()
+        .store(HistoryStore::in_memory())
+        .handlers(runtime::stage_handlers(&deps, &observers))
+        .build();
+    let sm_arn = runtime::create_pipeline(&engine)?;
+    eprintln!("job {job_id}: {}", options.photo.display());
+    let input = runtime::execution_input(job_id, &upload_key, options.species.as_deref());
+    let started = engine
+        .start_execution(&sm_arn, Some(&job_id.to_string()), input)
+        .await?;
+    let description = engine.wait(&started.execution_arn).await?;
+    progress.bar.finish_and_clear();
+
+    let job = jobs.get(job_id).await?;
+    std::fs::create_dir_all(&options.out).map_err(|source| RunError::Write {
+        path: options.out.clone(),
+        source,
+    })?;
+    let history = engine.history(&started.execution_arn)?;
+    write_json(
+        &options.out.join("history.json"),
+        &json!({"events": history}),
+    )?;
+    match (description.status, job.status) {
+        (ExecutionStatus::Succeeded, JobStatus::Completed) => {
+            let files = write_images(generated.as_ref(), job_id, &options.out).await?;
+            write_json(
+                &options.out.join("result.json"),
+                &result_document(&job, &files, &started.execution_arn),
+            )?;
+            Ok(job)
+        }
+        (_, JobStatus::Failed) => {
+            let (code, message) = job
+                .error
+                .map(|e| (e.code, e.message))
+                .unwrap_or_else(|| ("PetAvatar.Internal".into(), "the job failed".into()));
+            Err(RunError::JobFailed { code, message })
+        }
+        (status, _) => Err(RunError::ExecutionEnded {
+            status: status.to_string(),
+            detail: description.cause.or(description.error).unwrap_or_default(),
+        }),
+    }
+}
+
+fn write_json(path: &Path, value: &Value) -> Result<(), RunError> {
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    std::fs::write(path, text + "\n").map_err(|source| RunError::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Copies `generated/{job_id}/*` (the avatar and its variants) into `out`.
+async fn write_images(
+    generated: &InMemoryObjectStore,
+    job_id: Uuid,
+    out: &Path,
+) -> Result<Vec<String>, RunError> {
+    let prefix = format!("generated/{job_id}/");
+    let mut written = Vec::new();
+    for key in generated.keys() {
+        let Some(file_name) = key.strip_prefix(&prefix) else {
+            continue;
+        };
+        if file_name.contains('/') {
+            continue;
+        }
+        let bytes = generated.get(&key).await?;
+        let path = out.join(file_name);
+        std::fs::write(&path, &bytes).map_err(|source| RunError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        written.push(file_name.to_owned());
+    }
+    written.sort();
+    Ok(written)
+}
+
+fn result_document(job: &Job, files: &[String], execution_arn: &str) -> Value {
+    json!({
+        "job_id": job.job_id,
+        "status": job.status,
+        "execution_arn": execution_arn,
+        "avatar": "avatar.png",
+        "files": files,
+        "identity": job.identity_package,
+        "career": job.career_profile,
+        "pet_analysis": job.pet_analysis,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+    })
+}
+
+/// The identity as a person reads it.
+pub fn render_identity(job: &Job) -> String {
+    let mut out = String::new();
+    if let Some(id) = &job.identity_package {
+        out.push_str(&format!(
+            "\n{} — {} ({})\n",
+            id.name, id.job_title, id.seniority
+        ));
+        if let Some(career) = &job.career_profile {
+            out.push_str(&format!(
+                "Industry: {} · Work style: {}\n",
+                career.industry, career.work_style
+            ));
+        }
+        if let Some(pet) = &job.pet_analysis {
+            out.push_str(&format!(
+                "Pet: {}, {} · {} · {} · vibe: {}\n",
+                pet.species, pet.breed, pet.expression, pet.posture, pet.vibe
+            ));
+            out.push_str(&format!(
+                "Dominant traits: {}\n",
+                pet.dominant_traits.join(", ")
+            ));
+        }
+        out.push_str(&format!("Similarity: {}/100\n\n", id.similarity.score));
+        for paragraph in &id.bio {
+            out.push_str(paragraph);
+            out.push_str("\n\n");
+        }
+        out.push_str(&format!("Skills: {}\n", id.skills.join(", ")));
+        out.push_str(&format!(
+            "Career: {}\n     → {}\n     → {}\n",
+            id.trajectory.past, id.trajectory.present, id.trajectory.future
+        ));
+        out.push_str(&format!("Model: {}\n", id.model));
+    }
+    out
+}

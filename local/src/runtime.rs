@@ -1,0 +1,176 @@
+//! The embedded runtime: the real `statemachine/pipeline.asl.json` under the embedded
+//! engine, each Task resource a local Lambda ARN whose in-process handler calls the stage.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use statemachine::{Engine, HandlerRegistry, InvocationContext, TaskFailure, TaskHandler};
+use steps::{Deps, StageError, StageName};
+use tracing::Instrument;
+
+/// The pipeline definition, the single source shared with CDK.
+pub const PIPELINE_ASL: &str = include_str!("../../statemachine/pipeline.asl.json");
+/// The state machine's name in the local engine.
+pub const STATE_MACHINE_NAME: &str = "petavatar-pipeline";
+/// The uploads bucket name the local runtime uses in execution inputs and `s3://` URIs.
+pub const UPLOADS_BUCKET: &str = "petavatar-uploads";
+/// The generated bucket name of the local runtime.
+pub const GENERATED_BUCKET: &str = "petavatar-generated";
+
+/// The local Lambda ARN of a stage (`arn:aws:lambda:local:000000000000:function:petavatar-validate-image`).
+pub fn local_function_arn(stage: StageName) -> String {
+    format!(
+        "arn:aws:lambda:local:000000000000:function:{}",
+        stage.function_name()
+    )
+}
+
+/// `${ValidateImageFunctionArn}` → the local ARN, for every stage.
+pub fn substitutions() -> BTreeMap<String, String> {
+    StageName::ALL
+        .into_iter()
+        .map(|stage| (stage.placeholder(), local_function_arn(stage)))
+        .collect()
+}
+
+/// The definition with its placeholders filled for the local runtime.
+pub fn local_definition() -> String {
+    statemachine::substitute(PIPELINE_ASL, &substitutions())
+}
+
+/// The execution input: deterministic for a job, so starting it twice is idempotent.
+pub fn execution_input(job_id: uuid::Uuid, upload_key: &str, species_hint: Option<&str>) -> Value {
+    json!({
+        "job_id": job_id.to_string(),
+        "bucket": UPLOADS_BUCKET,
+        "key": upload_key,
+        "species_hint": species_hint,
+    })
+}
+
+/// Told when a stage starts and ends: the progress bar of `run`, the metrics of `serve`.
+pub trait StageObserver: Send + Sync + 'static {
+    fn started(&self, _stage: StageName, _job_id: &str) {}
+    fn finished(
+        &self,
+        _stage: StageName,
+        _job_id: &str,
+        _outcome: Result<(), &StageError>,
+        _elapsed: Duration,
+    ) {
+    }
+}
+
+/// Emits an EMF stage-duration line per stage run.
+pub struct MetricsObserver;
+
+impl StageObserver for MetricsObserver {
+    fn finished(
+        &self,
+        stage: StageName,
+        job_id: &str,
+        _outcome: Result<(), &StageError>,
+        elapsed: Duration,
+    ) {
+        crate::emf::stage_duration(stage.state_name(), elapsed.as_secs_f64() * 1000.0, job_id);
+    }
+}
+
+/// A stage as an in-process Lambda function: a `StageError` becomes the Lambda error
+/// (`errorType` = its dotted name, cause = the `{"errorType","errorMessage"}` payload).
+pub struct StageHandler {
+    pub stage: StageName,
+    pub deps: Deps,
+    pub observers: Vec<Arc<dyn StageObserver>>,
+}
+
+/// The failure Step Functions would record for a Lambda that failed with `error`.
+pub fn task_failure(error: &StageError) -> TaskFailure {
+    let cause = serde_json::to_string(&error.to_payload()).unwrap_or_else(|_| error.message());
+    TaskFailure::new(error.name(), cause)
+}
+
+#[async_trait]
+impl TaskHandler for StageHandler {
+    async fn invoke(&self, payload: Value, ctx: InvocationContext) -> Result<Value, TaskFailure> {
+        let job_id = payload
+            .get("job_id")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_owned();
+        let span = tracing::info_span!(
+            "stage",
+            job_id = %job_id,
+            stage = self.stage.state_name(),
+            retry = ctx.retry_count
+        );
+        for observer in &self.observers {
+            observer.started(self.stage, &job_id);
+        }
+        let started = Instant::now();
+        let result = steps::run_json(self.stage, payload, &self.deps)
+            .instrument(span.clone())
+            .await;
+        let elapsed = started.elapsed();
+        let _entered = span.enter();
+        match &result {
+            Ok(_) => tracing::info!(elapsed_ms = elapsed.as_millis() as u64, "stage succeeded"),
+            Err(e) => {
+                tracing::warn!(elapsed_ms = elapsed.as_millis() as u64, error = e.name(), message = %e, "stage failed")
+            }
+        }
+        for observer in &self.observers {
+            observer.finished(self.stage, &job_id, result.as_ref().map(|_| ()), elapsed);
+        }
+        result.map_err(|e| task_failure(&e))
+    }
+}
+
+/// A handler registry with every stage under its local function name.
+pub fn stage_handlers(deps: &Deps, observers: &[Arc<dyn StageObserver>]) -> HandlerRegistry {
+    let mut registry = HandlerRegistry::new();
+    for stage in StageName::ALL {
+        let handler = StageHandler {
+            stage,
+            deps: deps.clone(),
+            observers: observers.to_vec(),
+        };
+        registry.register(stage.function_name(), Arc::new(handler));
+    }
+    registry
+}
+
+/// Creates (idempotently) the pipeline state machine in `engine`; returns its ARN.
+pub fn create_pipeline(engine: &Engine) -> Result<String, statemachine::EngineError> {
+    engine.create_state_machine(STATE_MACHINE_NAME, &local_definition())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_placeholder_of_the_pipeline_is_substituted() {
+        let definition = local_definition();
+        assert!(
+            !definition.contains("${"),
+            "placeholder left in the local definition"
+        );
+        for stage in StageName::ALL {
+            assert!(definition.contains(&local_function_arn(stage)), "{stage:?}");
+        }
+        assert!(statemachine::StateMachineDefinition::parse(&definition).is_ok());
+    }
+
+    #[test]
+    fn stage_errors_become_lambda_errors() {
+        let failure = task_failure(&StageError::NotAPet("a person".into()));
+        assert_eq!(failure.error, "PetAvatar.NotAPet");
+        let cause: Value = serde_json::from_str(&failure.cause).unwrap();
+        assert_eq!(cause["errorType"], "PetAvatar.NotAPet");
+        assert_eq!(cause["errorMessage"], "not a pet: a person");
+    }
+}

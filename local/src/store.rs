@@ -1,0 +1,482 @@
+//! Local adapters of the `steps` ports: jobs in SQLite, objects as files, API keys (hashed)
+//! in SQLite. The job store keeps the conditional-write rules of `steps::memory` (the
+//! reference semantics) by doing each read-check-write in one SQLite transaction.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::Utc;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use steps::memory::{advanced_progress, check_transition};
+use steps::ports::{JobStore, JobStoreError, ObjectMeta, ObjectStore, ObjectStoreError};
+use steps::{Job, JobError, JobResults, JobStatus, Stage};
+use uuid::Uuid;
+
+pub(crate) fn open_db(path: &Path) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
+    Ok(conn)
+}
+
+fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    match conn.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Jobs
+
+/// The `jobs` table: the record as JSON, with the columns a listing needs beside it.
+#[derive(Clone)]
+pub struct SqliteJobStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn store_error(e: impl std::fmt::Display) -> JobStoreError {
+    JobStoreError::Other(e.to_string())
+}
+
+impl SqliteJobStore {
+    pub fn open(path: &Path) -> Result<Self, rusqlite::Error> {
+        let conn = open_db(path)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS jobs (
+                 job_id TEXT PRIMARY KEY,
+                 owner TEXT NOT NULL,
+                 status TEXT NOT NULL,
+                 created_at TEXT NOT NULL,
+                 record TEXT NOT NULL
+             );",
+        )?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    fn read(conn: &Connection, job_id: Uuid) -> Result<Job, JobStoreError> {
+        let record: Option<String> = conn
+            .query_row(
+                "SELECT record FROM jobs WHERE job_id = ?1",
+                params![job_id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(store_error)?;
+        let record = record.ok_or(JobStoreError::NotFound(job_id))?;
+        serde_json::from_str(&record).map_err(store_error)
+    }
+
+    fn write(conn: &Connection, job: &Job) -> Result<(), JobStoreError> {
+        let record = serde_json::to_string(job).map_err(store_error)?;
+        conn.execute(
+            "UPDATE jobs SET status = ?2, record = ?3 WHERE job_id = ?1",
+            params![job.job_id.to_string(), job.status.as_str(), record],
+        )
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    /// Applies `change` if the job may move to `target`, atomically.
+    fn update(
+        &self,
+        job_id: Uuid,
+        target: Option<JobStatus>,
+        attempted: &str,
+        change: impl FnOnce(&mut Job),
+    ) -> Result<Job, JobStoreError> {
+        let mut conn = lock(&self.conn);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(store_error)?;
+        let mut job = Self::read(&tx, job_id)?;
+        if let Some(target) = target {
+            check_transition(&job, target, attempted)?;
+            job.status = target;
+        }
+        change(&mut job);
+        job.updated_at = Utc::now();
+        Self::write(&tx, &job)?;
+        tx.commit().map_err(store_error)?;
+        Ok(job)
+    }
+
+    /// Every job, newest first.
+    pub fn list(&self) -> Result<Vec<Job>, JobStoreError> {
+        let conn = lock(&self.conn);
+        let mut stmt = conn
+            .prepare("SELECT record FROM jobs ORDER BY created_at DESC")
+            .map_err(store_error)?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(store_error)?;
+        let mut jobs = Vec::new();
+        for row in rows {
+            let record = row.map_err(store_error)?;
+            jobs.push(serde_json::from_str(&record).map_err(store_error)?);
+        }
+        Ok(jobs)
+    }
+}
+
+#[async_trait]
+impl JobStore for SqliteJobStore {
+    async fn create(&self, job: Job) -> Result<(), JobStoreError> {
+        let record = serde_json::to_string(&job).map_err(store_error)?;
+        let inserted = lock(&self.conn)
+            .execute(
+                "INSERT OR IGNORE INTO jobs (job_id, owner, status, created_at, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    job.job_id.to_string(),
+                    job.owner,
+                    job.status.as_str(),
+                    job.created_at.to_rfc3339(),
+                    record
+                ],
+            )
+            .map_err(store_error)?;
+        if inserted == 0 {
+            return Err(JobStoreError::AlreadyExists(job.job_id));
+        }
+        Ok(())
+    }
+
+    async fn get(&self, job_id: Uuid) -> Result<Job, JobStoreError> {
+        Self::read(&lock(&self.conn), job_id)
+    }
+
+    async fn advance(
+        &self,
+        job_id: Uuid,
+        stage: Stage,
+        progress: u8,
+    ) -> Result<Job, JobStoreError> {
+        self.update(
+            job_id,
+            Some(JobStatus::Processing),
+            &format!("advance to {stage}"),
+            |job| {
+                let (stage, progress) = advanced_progress(job, stage, progress);
+                job.stage = stage;
+                job.progress = progress;
+            },
+        )
+    }
+
+    async fn complete(&self, job_id: Uuid, results: JobResults) -> Result<Job, JobStoreError> {
+        self.update(job_id, Some(JobStatus::Completed), "complete", |job| {
+            job.stage = Stage::Completed;
+            job.progress = 100;
+            job.avatar_key = Some(results.avatar_key);
+            job.identity_package = Some(results.identity_package);
+            job.pet_analysis = Some(results.pet_analysis);
+            job.career_profile = Some(results.career_profile);
+            job.error = None;
+        })
+    }
+
+    async fn fail(&self, job_id: Uuid, error: JobError) -> Result<Job, JobStoreError> {
+        self.update(job_id, Some(JobStatus::Failed), "fail", |job| {
+            job.error = Some(error);
+        })
+    }
+
+    async fn set_execution_arn(
+        &self,
+        job_id: Uuid,
+        execution_arn: &str,
+    ) -> Result<Job, JobStoreError> {
+        self.update(job_id, None, "set the execution", |job| {
+            job.execution_arn = Some(execution_arn.to_owned());
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Objects
+
+/// A bucket as a folder: key `a/b/c.png` is the file `{root}/a/b/c.png`. Writes go to a
+/// temporary file renamed into place, so a reader (or a killed process) never sees half an object.
+#[derive(Debug, Clone)]
+pub struct FsObjectStore {
+    root: PathBuf,
+}
+
+impl FsObjectStore {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file of a key, refusing keys that could leave the bucket's folder.
+    pub fn path_of(&self, key: &str) -> Result<PathBuf, ObjectStoreError> {
+        let relative = Path::new(key);
+        let safe = !key.is_empty()
+            && !key.ends_with('/')
+            && relative
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)));
+        if !safe {
+            return Err(ObjectStoreError::Other(format!(
+                "invalid object key {key:?}"
+            )));
+        }
+        Ok(self.root.join(relative))
+    }
+}
+
+/// Content types by extension: the local store keeps no metadata beside the bytes.
+fn content_type_of(key: &str) -> Option<String> {
+    let ext = key.rsplit_once('.')?.1.to_ascii_lowercase();
+    let ct = match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "heic" | "heif" => "image/heic",
+        "json" => "application/json",
+        _ => return None,
+    };
+    Some(ct.to_owned())
+}
+
+fn io_error(key: &str, e: std::io::Error) -> ObjectStoreError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        ObjectStoreError::NotFound(key.to_owned())
+    } else {
+        ObjectStoreError::Other(format!("{key}: {e}"))
+    }
+}
+
+#[async_trait]
+impl ObjectStore for FsObjectStore {
+    async fn get(&self, key: &str) -> Result<Bytes, ObjectStoreError> {
+        let path = self.path_of(key)?;
+        tokio::fs::read(&path)
+            .await
+            .map(Bytes::from)
+            .map_err(|e| io_error(key, e))
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        _content_type: &str,
+    ) -> Result<(), ObjectStoreError> {
+        let path = self.path_of(key)?;
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| io_error(key, e))?;
+        }
+        let temporary = path.with_extension(format!("partial-{}", Uuid::new_v4()));
+        tokio::fs::write(&temporary, &body)
+            .await
+            .map_err(|e| io_error(key, e))?;
+        tokio::fs::rename(&temporary, &path)
+            .await
+            .map_err(|e| io_error(key, e))
+    }
+
+    async fn head(&self, key: &str) -> Result<ObjectMeta, ObjectStoreError> {
+        let path = self.path_of(key)?;
+        let meta = tokio::fs::metadata(&path)
+            .await
+            .map_err(|e| io_error(key, e))?;
+        if !meta.is_file() {
+            return Err(ObjectStoreError::NotFound(key.to_owned()));
+        }
+        Ok(ObjectMeta {
+            key: key.to_owned(),
+            size: meta.len(),
+            content_type: content_type_of(key),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// API keys
+
+/// The `api_keys` table: an id (the owner of the jobs a key creates) and the SHA-256 of the
+/// key. The key itself is shown once, when created, and never stored.
+pub struct ApiKeyStore {
+    conn: Mutex<Connection>,
+}
+
+impl ApiKeyStore {
+    pub fn open(path: &Path) -> Result<Self, rusqlite::Error> {
+        let conn = open_db(path)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS api_keys (
+                 key_id TEXT PRIMARY KEY,
+                 sha256 TEXT NOT NULL,
+                 created_at TEXT NOT NULL
+             );",
+        )?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    pub fn all(&self) -> Result<Vec<api::StoredApiKey>, rusqlite::Error> {
+        let conn = lock(&self.conn);
+        let mut stmt = conn.prepare("SELECT key_id, sha256 FROM api_keys ORDER BY created_at")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut keys = Vec::new();
+        for row in rows {
+            let (key_id, hash_hex) = row?;
+            let mut sha256 = [0u8; 32];
+            if hex::decode_to_slice(&hash_hex, &mut sha256).is_ok() {
+                keys.push(api::StoredApiKey {
+                    owner: api::Owner(key_id),
+                    sha256,
+                });
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Creates a key; returns `(key_id, key)`. The key is 32 random bytes, hex, prefixed `pa_`.
+    pub fn create(&self) -> Result<(String, String), rusqlite::Error> {
+        let key_id = format!("key-{}", &Uuid::new_v4().simple().to_string()[..12]);
+        let secret: [u8; 32] = rand::random();
+        let key = format!("pa_{}", hex::encode(secret));
+        lock(&self.conn).execute(
+            "INSERT INTO api_keys (key_id, sha256, created_at) VALUES (?1, ?2, ?3)",
+            params![
+                key_id,
+                hex::encode(api::hash_api_key(&key)),
+                Utc::now().to_rfc3339()
+            ],
+        )?;
+        Ok((key_id, key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(now: chrono::DateTime<Utc>) -> Job {
+        Job::new(Uuid::new_v4(), "key-1", "uploads/x/original.png", now)
+    }
+
+    #[tokio::test]
+    async fn jobs_follow_the_conditional_write_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteJobStore::open(&dir.path().join("db")).unwrap();
+        let j = job(Utc::now());
+        let id = j.job_id;
+        store.create(j.clone()).await.unwrap();
+        assert_eq!(store.create(j).await, Err(JobStoreError::AlreadyExists(id)));
+        let advanced = store.advance(id, Stage::MapCareer, 45).await.unwrap();
+        assert_eq!(
+            (advanced.status, advanced.progress),
+            (JobStatus::Processing, 45)
+        );
+        // Progress never goes back (the parallel branches report in any order).
+        let same = store.advance(id, Stage::AnalyzePet, 25).await.unwrap();
+        assert_eq!((same.stage, same.progress), (Stage::MapCareer, 45));
+        let failed = store
+            .fail(
+                id,
+                JobError {
+                    code: "PetAvatar.NotAPet".into(),
+                    message: "no".into(),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(failed.status, JobStatus::Failed);
+        assert!(matches!(
+            store.advance(id, Stage::RecordResult, 90).await,
+            Err(JobStoreError::Conflict {
+                current: JobStatus::Failed,
+                ..
+            })
+        ));
+        let with_arn = store.set_execution_arn(id, "arn:x").await.unwrap();
+        assert_eq!(with_arn.execution_arn.as_deref(), Some("arn:x"));
+        assert_eq!(with_arn.status, JobStatus::Failed);
+        assert_eq!(store.list().unwrap().len(), 1);
+        assert!(matches!(
+            store.get(Uuid::new_v4()).await,
+            Err(JobStoreError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn jobs_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let j = job(Utc::now());
+        SqliteJobStore::open(&path)
+            .unwrap()
+            .create(j.clone())
+            .await
+            .unwrap();
+        let again = SqliteJobStore::open(&path)
+            .unwrap()
+            .get(j.job_id)
+            .await
+            .unwrap();
+        assert_eq!(again.job_id, j.job_id);
+        assert_eq!(again.upload_key, j.upload_key);
+    }
+
+    #[tokio::test]
+    async fn objects_round_trip_and_stay_in_their_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsObjectStore::new(dir.path().join("bucket"));
+        store
+            .put(
+                "uploads/a/original.png",
+                Bytes::from_static(b"png"),
+                "image/png",
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get("uploads/a/original.png").await.unwrap(),
+            Bytes::from_static(b"png")
+        );
+        let meta = store.head("uploads/a/original.png").await.unwrap();
+        assert_eq!(
+            (meta.size, meta.content_type.as_deref()),
+            (3, Some("image/png"))
+        );
+        assert!(matches!(
+            store.head("uploads/b").await,
+            Err(ObjectStoreError::NotFound(_))
+        ));
+        for bad in ["../x", "/etc/passwd", "a/../../x", "", "a/"] {
+            assert!(store.put(bad, Bytes::new(), "x").await.is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn api_keys_are_stored_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = ApiKeyStore::open(&path).unwrap();
+        let (id, key) = store.create().unwrap();
+        let auth = api::ApiKeyAuthenticator::new(store.all().unwrap());
+        assert_eq!(auth.owner_of(&key), Some(api::Owner(id)));
+        let needle = key.as_bytes();
+        for file in std::fs::read_dir(dir.path()).unwrap() {
+            let raw = std::fs::read(file.unwrap().path()).unwrap();
+            assert!(
+                !raw.windows(needle.len()).any(|w| w == needle),
+                "the key itself is stored"
+            );
+        }
+    }
+}
