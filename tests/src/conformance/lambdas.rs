@@ -51,7 +51,11 @@ impl TaskHandler for StubLambda {
 }
 
 /// The Python 3.12 runtime's error payload text, with a fresh request id.
-pub fn python_error_payload(error_type: &str, error_message: &str, stack_trace: &[String]) -> String {
+pub fn python_error_payload(
+    error_type: &str,
+    error_message: &str,
+    stack_trace: &[String],
+) -> String {
     let mut payload = Map::new();
     payload.insert("errorMessage".into(), Value::String(error_message.into()));
     payload.insert("errorType".into(), Value::String(error_type.into()));
@@ -98,7 +102,13 @@ mod tests {
 
     #[test]
     fn raw_bodies() {
-        assert_eq!(raw_body_value(Some("\"HelloWorld!\""), None), Value::String("HelloWorld!".into()));
-        assert_eq!(raw_body_value(None, Some(("a", 3))), Value::String("aaa".into()));
+        assert_eq!(
+            raw_body_value(Some("\"HelloWorld!\""), None),
+            Value::String("HelloWorld!".into())
+        );
+        assert_eq!(
+            raw_body_value(None, Some(("a", 3))),
+            Value::String("aaa".into())
+        );
     }
 }

@@ -4,13 +4,16 @@
 //! See `docs/CONFORMANCE.md` for how to run it and what the results mean.
 
 pub mod compare;
+pub mod driver;
 pub mod json5;
 pub mod jsonpath;
+pub mod lambdas;
 pub mod manifest;
 pub mod normalise;
 pub mod patch;
 pub mod pyjson;
 pub mod report;
+pub mod run;
 
 use std::path::PathBuf;
 

@@ -74,6 +74,11 @@ fn diff_category(summary: &str) -> String {
     format!("diff: {last_name}")
 }
 
+/// One line: `text` cut to `width` characters, newlines as spaces.
+pub fn truncate_line(text: &str, width: usize) -> String {
+    truncate(text, width).replace('\n', " ")
+}
+
 /// Short label of a query language (`JSONPath` → `jsonpath`).
 pub fn language_group(language: &str) -> String {
     language.to_lowercase()
