@@ -69,6 +69,8 @@ struct Thread {
     visits: HashMap<String, u32>,
     status: Option<Arc<Mutex<ChildStatus>>>,
     in_child: bool,
+    /// Variables assigned by the current state, reported in its exit event.
+    assigned: Option<Map<String, Value>>,
 }
 
 #[derive(Default)]
@@ -87,6 +89,7 @@ impl Thread {
             visits: HashMap::new(),
             status: Some(Arc::new(Mutex::new(ChildStatus::default()))),
             in_child: true,
+            assigned: None,
         }
     }
 
@@ -360,6 +363,8 @@ impl Run {
             d.insert("output".into(), Value::String(o.clone()));
             d.insert("outputDetails".into(), not_truncated());
         }
+        let error = error.filter(|e| !e.is_empty());
+        let cause = cause.filter(|c| !c.is_empty());
         if let Some(e) = &error {
             d.insert("error".into(), Value::String(e.clone()));
         }
@@ -377,12 +382,13 @@ impl Run {
             scope: String::new(),
             replayable: true,
         };
+        let timed_out = status == ExecutionStatus::TimedOut;
         let update = StatusUpdate {
             status: status.as_str().to_string(),
             stop_date: Some(now),
             output: output.clone(),
-            error: error.clone(),
-            cause: cause.clone(),
+            error: if timed_out { None } else { error.clone() },
+            cause: if timed_out { None } else { cause.clone() },
         };
         self.engine
             .store
@@ -411,6 +417,7 @@ impl Run {
             visits: HashMap::new(),
             status: None,
             in_child: false,
+            assigned: None,
         };
         let root = self.def.root.clone();
         let input = self.input.clone();
@@ -685,6 +692,7 @@ impl Run {
             ]),
         )?;
         th.set_current(Some(ty));
+        th.assigned = None;
         let result = if state.common.query_language == QueryLanguage::Jsonata {
             Err(Flow::Fail(StateError::runtime(
                 "JSONata states are not supported by this engine yet",
@@ -718,15 +726,19 @@ impl Run {
                     ),
                 )));
             }
-            self.emit(
-                th,
-                &format!("{ty}StateExited"),
-                details(vec![
+            let assigned = th.assigned.take();
+            self.emit(th, &format!("{ty}StateExited"), {
+                let mut d = details(vec![
                     ("name", Value::String(state.name.clone())),
                     ("output", Value::String(text)),
                     ("outputDetails", not_truncated()),
-                ]),
-            )?;
+                ]);
+                if let (Some(d), Some(a)) = (d.as_mut(), assigned) {
+                    d.insert("assignedVariables".into(), Value::Object(a));
+                    d.insert("assignedVariablesDetails".into(), not_truncated());
+                }
+                d
+            })?;
         }
         th.set_current(None);
         Ok(match next {
@@ -851,7 +863,9 @@ impl Run {
     ) -> Result<(), Flow> {
         let values = apply_template(assign, result, scope)?;
         if let Value::Object(m) = values {
+            let assigned = th.assigned.get_or_insert_with(Map::new);
             for (k, v) in m {
+                assigned.insert(k.clone(), Value::String(to_text(&v)));
                 th.vars.insert(k, v);
             }
         }
@@ -914,11 +928,17 @@ impl Run {
                     "The SecondsPath parameter does not reference a valid input value. Invalid path '{p}'"
                 ))
             })?;
-            return match v.as_i64().filter(|n| *n >= 0 && v.is_i64() || v.is_u64()) {
+            let shown = match &v {
+                Value::String(s) => s.clone(),
+                other => to_text(other),
+            };
+            return match v.as_i64() {
                 Some(s) if s >= 0 => Ok(*entered + chrono::Duration::seconds(s)),
-                _ => Err(StateError::runtime(format!(
-                    "The SecondsPath parameter cannot be less than 0 or non-integer. Invalid value '{}'",
-                    to_text(&v)
+                Some(_) => Err(StateError::runtime(format!(
+                    "The SecondsPath parameter references a negative value: {p} == {shown}"
+                ))),
+                None => Err(StateError::runtime(format!(
+                    "The SecondsPath parameter cannot be parsed as a long value: {p} == {shown}"
                 ))),
             };
         }
@@ -934,8 +954,11 @@ impl Run {
                 .map(|t| t.with_timezone(&Utc))
                 .ok_or_else(|| {
                     StateError::runtime(format!(
-                        "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {}",
-                        to_text(&v)
+                        "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {p} == {}",
+                        match &v {
+                            Value::String(s) => s.clone(),
+                            other => to_text(other),
+                        }
                     ))
                 });
         }
@@ -979,6 +1002,16 @@ impl Run {
                     self.sleep_until(th, last + to_duration(secs)).await;
                     continue;
                 }
+            }
+            let started = !(err.error == "States.Runtime" && th.prev == entered.id);
+            match state.kind {
+                StateKind::Parallel { .. } if started => {
+                    self.emit(th, "ParallelStateFailed", None)?;
+                }
+                StateKind::Map(_) if started => {
+                    self.emit(th, "MapStateFailed", None)?;
+                }
+                _ => {}
             }
             if let Some(i) = find_catcher(&c.catch, &err.error) {
                 return self
@@ -1055,7 +1088,7 @@ impl Run {
                     Some(p) => apply_template(p, &effective, &scope)?,
                     None => effective.clone(),
                 };
-                self.run_task(state, params, th, &scope, retry_count)
+                self.run_task(state, params, &effective, th, &scope, retry_count)
                     .await?
             }
             StateKind::Parallel { branches } => {
@@ -1087,6 +1120,7 @@ impl Run {
         &self,
         state: &State,
         params: Value,
+        effective: &Value,
         th: &mut Thread,
         scope: &Scope<'_>,
         retry_count: u32,
@@ -1103,7 +1137,7 @@ impl Run {
         let timeout = match (timeout_seconds, timeout_seconds_path) {
             (Some(v), _) => v.as_u64(),
             (None, Some(p)) => {
-                let v = resolve(p, &params, scope).ok();
+                let v = resolve(p, effective, scope).ok();
                 match v.as_ref().and_then(Value::as_u64).filter(|n| *n > 0) {
                     Some(n) => Some(n),
                     None => {
@@ -1250,7 +1284,7 @@ impl Run {
                 Ok(Ok(v))
             }
             Outcome::Failed(e) => {
-                if let Some(c) = &e.cause {
+                if let Some(c) = e.cause.as_ref().filter(|c| !c.is_empty()) {
                     base.insert("cause".into(), Value::String(c.clone()));
                 }
                 base.insert("error".into(), Value::String(e.error.clone()));
@@ -1264,7 +1298,7 @@ impl Run {
                 self.emit(th, timed_out, Some(d))?;
                 Ok(Err(StateError {
                     error: "States.Timeout".into(),
-                    cause: None,
+                    cause: Some(String::new()),
                 }))
             }
         }
@@ -1326,7 +1360,6 @@ impl Run {
                     }
                 }
                 th.prev = last;
-                self.emit(th, "ParallelStateFailed", None)?;
                 Err(Flow::Fail(e))
             }
         }
@@ -1357,6 +1390,7 @@ impl Run {
             ))));
         };
         let max_concurrency = self.max_concurrency(state, effective, scope)?;
+        let tolerated = self.tolerated_failures(state, effective, scope, items.len())?;
         let selector = spec
             .item_selector
             .as_ref()
@@ -1385,7 +1419,7 @@ impl Run {
             details(vec![("length", json!(items.len()))]),
         )?;
         if spec.distributed {
-            return self.run_distributed(state, spec, inputs, th).await;
+            return self.run_distributed(spec, inputs, th, tolerated).await;
         }
         let prefix = format!("{}/{}#{visit}.{attempt}", th.scope, state.name);
         if max_concurrency == 1 {
@@ -1395,6 +1429,82 @@ impl Run {
             self.run_map_concurrent(state, spec, inputs, th, &prefix, max_concurrency)
                 .await
         }
+    }
+
+    /// Validates ToleratedFailureCount(Path) / ToleratedFailurePercentage(Path); returns the
+    /// number of failed items a distributed Map tolerates.
+    fn tolerated_failures(
+        &self,
+        state: &State,
+        effective: &Value,
+        scope: &Scope<'_>,
+        items: usize,
+    ) -> Result<usize, StateError> {
+        let raw = &state.raw;
+        let count = match (
+            raw.get("ToleratedFailureCount"),
+            raw.get("ToleratedFailureCountPath").and_then(Value::as_str),
+        ) {
+            (Some(v), _) => Some(v.clone()),
+            (None, Some(p)) => {
+                let v = resolve(p, effective, scope)
+                    .map_err(|e| StateError::runtime(format!("Invalid path '{p}' : {e}")))?;
+                if !(v.is_i64() || v.is_u64()) {
+                    return Err(StateError::runtime(format!(
+                        "The ToleratedFailureCountPath field refers to value \"{}\" which is not a valid integer: {p}",
+                        match &v {
+                            Value::String(s) => s.clone(),
+                            o => to_text(o),
+                        }
+                    )));
+                }
+                Some(v)
+            }
+            _ => None,
+        };
+        let pct = match (
+            raw.get("ToleratedFailurePercentage"),
+            raw.get("ToleratedFailurePercentagePath")
+                .and_then(Value::as_str),
+        ) {
+            (Some(v), _) => Some(v.clone()),
+            (None, Some(p)) => {
+                let v = resolve(p, effective, scope)
+                    .map_err(|e| StateError::runtime(format!("Invalid path '{p}' : {e}")))?;
+                if !v.is_number() {
+                    return Err(StateError::runtime(format!(
+                        "The ToleratedFailurePercentagePath field refers to value \"{}\" which is not a valid float: {p}",
+                        match &v {
+                            Value::String(s) => s.clone(),
+                            o => to_text(o),
+                        }
+                    )));
+                }
+                Some(v)
+            }
+            _ => None,
+        };
+        let mut tolerated = 0usize;
+        if let Some(c) = count {
+            match c.as_i64() {
+                Some(n) if n < 0 => {
+                    return Err(StateError::runtime(
+                        "ToleratedFailureCount cannot be negative.",
+                    ));
+                }
+                Some(n) => tolerated = tolerated.max(n as usize),
+                None => {}
+            }
+        }
+        if let Some(p) = pct.as_ref().and_then(Value::as_f64) {
+            if !(0.0..=100.0).contains(&p) {
+                return Err(StateError::runtime(
+                    "ToleratedFailurePercentage must be between 0 and 100.",
+                ));
+            }
+            tolerated = tolerated.max((p / 100.0 * items as f64).floor() as usize);
+        }
+        Ok(tolerated)
     }
 
     fn max_concurrency(
@@ -1467,7 +1577,6 @@ impl Run {
                         self.emit_at(&child, child.prev, &format!("{ty}StateAborted"), None)?;
                     }
                     th.prev = child.prev;
-                    self.emit(th, "MapStateFailed", None)?;
                     return Err(Flow::Fail(e));
                 }
             }
@@ -1574,7 +1683,6 @@ impl Run {
                     }
                 }
                 th.prev = last;
-                self.emit(th, "MapStateFailed", None)?;
                 Err(Flow::Fail(e))
             }
         }
@@ -1582,10 +1690,10 @@ impl Run {
 
     async fn run_distributed(
         &self,
-        state: &State,
         spec: &MapSpec,
         inputs: Vec<Value>,
         th: &mut Thread,
+        tolerated: usize,
     ) -> Result<Value, Flow> {
         let sm_name = self.sm_arn.rsplit(':').next().unwrap_or_default();
         let run_id = uuid::Uuid::new_v4().to_string();
@@ -1602,11 +1710,6 @@ impl Run {
             "MapRunStarted",
             details(vec![("mapRunArn", Value::String(map_run_arn))]),
         )?;
-        let tolerated = state
-            .raw
-            .get("ToleratedFailureCount")
-            .and_then(Value::as_u64)
-            .unwrap_or(0) as usize;
         let mut results = Vec::with_capacity(inputs.len());
         let mut failures = 0usize;
         let mut first_error = None;
@@ -1624,19 +1727,15 @@ impl Run {
             }
         }
         if failures > tolerated {
-            self.emit_at(th, started.id, "MapRunFailed", None)?;
-            th.prev = self.last_event_id();
-            self.emit(th, "MapStateFailed", None)?;
+            self.emit(th, "MapRunFailed", None)?;
             return Err(Flow::Fail(StateError::new(
                 "States.ExceedToleratedFailureThreshold",
                 "The specified tolerated failure threshold was exceeded",
             )));
         }
-        let _ = first_error;
-        self.emit_at(th, started.id, "MapRunSucceeded", None)?;
-        let g = self.last_event_id();
-        self.emit_at(th, g, "MapStateSucceeded", None)?;
-        th.prev = started.id;
+        let _ = (first_error, started);
+        self.emit(th, "MapRunSucceeded", None)?;
+        self.emit_at(th, th.prev, "MapStateSucceeded", None)?;
         Ok(Value::Array(results))
     }
 }
@@ -1788,7 +1887,15 @@ impl TaskKind {
             TaskKind::Service {
                 lambda_invoke: true,
                 ..
-            } => params.get("Payload").cloned().unwrap_or(Value::Null),
+            } => match params.get("Payload") {
+                // Lambda receives the Payload bytes: a string is sent as it is (and parsed by
+                // the function's runtime); no payload arrives as `{}`.
+                None | Some(Value::Null) => Value::Object(Map::new()),
+                Some(Value::String(text)) => {
+                    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone()))
+                }
+                Some(other) => other.clone(),
+            },
             _ => params.clone(),
         }
     }

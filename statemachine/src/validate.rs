@@ -63,6 +63,20 @@ fn display_path(p: &str) -> &str {
     if p.is_empty() { "/" } else { p }
 }
 
+/// Parses a JSONPath or a variable reference (`$name.field`).
+fn check_path_text(p: &str) -> Result<(), crate::path::PathError> {
+    let is_var = p
+        .strip_prefix('$')
+        .and_then(|r| r.chars().next())
+        .is_some_and(|c| c.is_alphabetic() || c == '_');
+    if is_var {
+        let rest = &p[1..];
+        let end = rest.find(['.', '[']).unwrap_or(rest.len());
+        return JsonPath::parse(&format!("${}", &rest[end..])).map(|_| ());
+    }
+    JsonPath::parse(p).map(|_| ())
+}
+
 /// Validates definition text. Malformed JSON yields one diagnostic; never panics.
 pub fn validate(json: &str) -> Vec<ValidationDiagnostic> {
     match serde_json::from_str::<Value>(json) {
@@ -534,7 +548,7 @@ fn check_paths(s: &Map<String, Value>, path: &str, out: &mut Vec<ValidationDiagn
                 let intrinsic_ok =
                     matches!(field, "ErrorPath" | "CausePath") && p.starts_with("States.");
                 if !intrinsic_ok {
-                    if let Err(e) = JsonPath::parse(p) {
+                    if let Err(e) = check_path_text(p) {
                         out.push(ValidationDiagnostic::error(
                             &format!("{path}/{field}"),
                             "Path.Syntax",
@@ -583,7 +597,7 @@ fn check_template(tpl: &Value, path: &str, out: &mut Vec<ValidationDiagnostic>) 
                     match v.as_str() {
                         Some(expr) if expr.starts_with("States.") => {}
                         Some(expr) if expr.starts_with('$') => {
-                            if let Err(e) = JsonPath::parse(expr) {
+                            if let Err(e) = check_path_text(expr) {
                                 out.push(ValidationDiagnostic::error(
                                     &p,
                                     "Path.Syntax",
@@ -986,7 +1000,7 @@ fn check_rule(rule: &Value, path: &str, top: bool, out: &mut Vec<ValidationDiagn
     }
     match r.get("Variable") {
         Some(Value::String(v)) => {
-            if let Err(e) = JsonPath::parse(v) {
+            if let Err(e) = check_path_text(v) {
                 out.push(ValidationDiagnostic::error(
                     &format!("{path}/Variable"),
                     "Path.Syntax",
