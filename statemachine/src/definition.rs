@@ -198,7 +198,10 @@ pub(crate) struct Common {
     pub retry: Vec<Retrier>,
     pub catch: Vec<Catcher>,
     pub assign: Option<Value>,
+    // JSONata fields: parsed now, evaluated once the JSONata wiring lands.
+    #[allow(dead_code)]
     pub arguments: Option<Value>,
+    #[allow(dead_code)]
     pub output: Option<Value>,
 }
 

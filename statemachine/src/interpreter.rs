@@ -539,17 +539,17 @@ impl Run {
         if log.closed {
             return Err(Flow::Halt);
         }
-        if let Some(queue) = log.replay.get_mut(&th.scope) {
-            if let Some(front) = queue.front() {
-                if front.event_type == ty {
-                    if let Some(ev) = queue.pop_front() {
-                        return Ok(ev);
-                    }
-                } else {
-                    tracing::warn!(execution = %self.arn, scope = %th.scope, expected = %front.event_type, got = ty,
-                        "history diverged on replay; continuing live");
-                    queue.clear();
+        if let Some(queue) = log.replay.get_mut(&th.scope)
+            && let Some(front) = queue.front()
+        {
+            if front.event_type == ty {
+                if let Some(ev) = queue.pop_front() {
+                    return Ok(ev);
                 }
+            } else {
+                tracing::warn!(execution = %self.arn, scope = %th.scope, expected = %front.event_type, got = ty,
+                        "history diverged on replay; continuing live");
+                queue.clear();
             }
         }
         let id = log.next_id;
@@ -1353,10 +1353,8 @@ impl Run {
                         let g = lock(s);
                         (g.finished, g.current)
                     };
-                    if !finished {
-                        if let Some(ty) = current {
-                            self.emit_at(th, last, &format!("{ty}StateAborted"), None)?;
-                        }
+                    if !finished && let Some(ty) = current {
+                        self.emit_at(th, last, &format!("{ty}StateAborted"), None)?;
                     }
                 }
                 th.prev = last;

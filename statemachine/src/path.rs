@@ -249,10 +249,8 @@ fn collect(segs: &[Segment], root: &Value, cur: &Value, out: &mut Vec<Value>) {
                     }
                 }
             }
-            Value::Object(_) => {
-                if expr.truthy(root, cur) {
-                    collect(rest, root, cur, out);
-                }
+            Value::Object(_) if expr.truthy(root, cur) => {
+                collect(rest, root, cur, out);
             }
             _ => {}
         },

@@ -321,10 +321,10 @@ impl HistoryStore {
                     .entry(arn.to_string())
                     .or_default()
                     .push(ev.clone());
-                if let Some(s) = status {
-                    if let Some(rec) = m.executions.get_mut(arn) {
-                        apply_status(rec, s);
-                    }
+                if let Some(s) = status
+                    && let Some(rec) = m.executions.get_mut(arn)
+                {
+                    apply_status(rec, s);
                 }
             }
         }

@@ -113,23 +113,23 @@ pub fn validate_value(v: &Value) -> Vec<ValidationDiagnostic> {
         ],
         &mut out,
     );
-    if let Some(t) = obj.get("TimeoutSeconds") {
-        if !is_positive_int(t) {
-            out.push(ValidationDiagnostic::error(
-                "/TimeoutSeconds",
-                "Field.PositiveInteger",
-                "TimeoutSeconds must be a positive integer",
-            ));
-        }
+    if let Some(t) = obj.get("TimeoutSeconds")
+        && !is_positive_int(t)
+    {
+        out.push(ValidationDiagnostic::error(
+            "/TimeoutSeconds",
+            "Field.PositiveInteger",
+            "TimeoutSeconds must be a positive integer",
+        ));
     }
-    if let Some(version) = obj.get("Version") {
-        if version.as_str() != Some("1.0") {
-            out.push(ValidationDiagnostic::error(
-                "/Version",
-                "Definition.Version",
-                "Version must be \"1.0\"",
-            ));
-        }
+    if let Some(version) = obj.get("Version")
+        && version.as_str() != Some("1.0")
+    {
+        out.push(ValidationDiagnostic::error(
+            "/Version",
+            "Definition.Version",
+            "Version must be \"1.0\"",
+        ));
     }
     let ql = query_language(obj, "", "JSONPath", &mut out);
     check_machine(obj, "", ql, &mut out);
@@ -496,14 +496,14 @@ fn check_flow(
         )),
         _ => {}
     }
-    if let Some(e) = end {
-        if !e.is_boolean() {
-            out.push(ValidationDiagnostic::error(
-                &format!("{path}/End"),
-                "Field.Boolean",
-                "End must be a boolean",
-            ));
-        }
+    if let Some(e) = end
+        && !e.is_boolean()
+    {
+        out.push(ValidationDiagnostic::error(
+            &format!("{path}/End"),
+            "Field.Boolean",
+            "End must be a boolean",
+        ));
     }
     if let Some(n) = next {
         check_target(n, &format!("{path}/Next"), names, out);
@@ -547,14 +547,12 @@ fn check_paths(s: &Map<String, Value>, path: &str, out: &mut Vec<ValidationDiagn
             Some(Value::String(p)) => {
                 let intrinsic_ok =
                     matches!(field, "ErrorPath" | "CausePath") && p.starts_with("States.");
-                if !intrinsic_ok {
-                    if let Err(e) = check_path_text(p) {
-                        out.push(ValidationDiagnostic::error(
-                            &format!("{path}/{field}"),
-                            "Path.Syntax",
-                            &e.to_string(),
-                        ));
-                    }
+                if !intrinsic_ok && let Err(e) = check_path_text(p) {
+                    out.push(ValidationDiagnostic::error(
+                        &format!("{path}/{field}"),
+                        "Path.Syntax",
+                        &e.to_string(),
+                    ));
                 }
             }
             Some(_) => out.push(ValidationDiagnostic::error(
@@ -713,50 +711,50 @@ fn check_retry(s: &Map<String, Value>, path: &str, out: &mut Vec<ValidationDiagn
             out,
         );
         check_error_equals(r, &rpath, out);
-        if let Some(v) = r.get("IntervalSeconds") {
-            if !is_positive_int(v) || v.as_u64().is_some_and(|n| n > 99_999_999) {
-                out.push(ValidationDiagnostic::error(
-                    &format!("{rpath}/IntervalSeconds"),
-                    "Retrier.IntervalSeconds",
-                    "IntervalSeconds must be an integer from 1 to 99999999",
-                ));
-            }
+        if let Some(v) = r.get("IntervalSeconds")
+            && (!is_positive_int(v) || v.as_u64().is_some_and(|n| n > 99_999_999))
+        {
+            out.push(ValidationDiagnostic::error(
+                &format!("{rpath}/IntervalSeconds"),
+                "Retrier.IntervalSeconds",
+                "IntervalSeconds must be an integer from 1 to 99999999",
+            ));
         }
-        if let Some(v) = r.get("MaxAttempts") {
-            if v.as_u64().is_none_or(|n| n > 99_999_999) {
-                out.push(ValidationDiagnostic::error(
-                    &format!("{rpath}/MaxAttempts"),
-                    "Retrier.MaxAttempts",
-                    "MaxAttempts must be an integer from 0 to 99999999",
-                ));
-            }
+        if let Some(v) = r.get("MaxAttempts")
+            && v.as_u64().is_none_or(|n| n > 99_999_999)
+        {
+            out.push(ValidationDiagnostic::error(
+                &format!("{rpath}/MaxAttempts"),
+                "Retrier.MaxAttempts",
+                "MaxAttempts must be an integer from 0 to 99999999",
+            ));
         }
-        if let Some(v) = r.get("BackoffRate") {
-            if v.as_f64().is_none_or(|b| b < 1.0) {
-                out.push(ValidationDiagnostic::error(
-                    &format!("{rpath}/BackoffRate"),
-                    "Retrier.BackoffRate",
-                    "BackoffRate must be a number greater than or equal to 1.0",
-                ));
-            }
+        if let Some(v) = r.get("BackoffRate")
+            && v.as_f64().is_none_or(|b| b < 1.0)
+        {
+            out.push(ValidationDiagnostic::error(
+                &format!("{rpath}/BackoffRate"),
+                "Retrier.BackoffRate",
+                "BackoffRate must be a number greater than or equal to 1.0",
+            ));
         }
-        if let Some(v) = r.get("MaxDelaySeconds") {
-            if !is_positive_int(v) || v.as_u64().is_some_and(|n| n > 31_622_400) {
-                out.push(ValidationDiagnostic::error(
-                    &format!("{rpath}/MaxDelaySeconds"),
-                    "Retrier.MaxDelaySeconds",
-                    "MaxDelaySeconds must be an integer from 1 to 31622400",
-                ));
-            }
+        if let Some(v) = r.get("MaxDelaySeconds")
+            && (!is_positive_int(v) || v.as_u64().is_some_and(|n| n > 31_622_400))
+        {
+            out.push(ValidationDiagnostic::error(
+                &format!("{rpath}/MaxDelaySeconds"),
+                "Retrier.MaxDelaySeconds",
+                "MaxDelaySeconds must be an integer from 1 to 31622400",
+            ));
         }
-        if let Some(v) = r.get("JitterStrategy") {
-            if !matches!(v.as_str(), Some("FULL" | "NONE")) {
-                out.push(ValidationDiagnostic::error(
-                    &format!("{rpath}/JitterStrategy"),
-                    "Retrier.JitterStrategy",
-                    "JitterStrategy must be \"FULL\" or \"NONE\"",
-                ));
-            }
+        if let Some(v) = r.get("JitterStrategy")
+            && !matches!(v.as_str(), Some("FULL" | "NONE"))
+        {
+            out.push(ValidationDiagnostic::error(
+                &format!("{rpath}/JitterStrategy"),
+                "Retrier.JitterStrategy",
+                "JitterStrategy must be \"FULL\" or \"NONE\"",
+            ));
         }
     }
 }
@@ -809,18 +807,16 @@ fn check_catch(
                 "a catcher must have Next",
             )),
         }
-        if let Some(Value::String(p)) = c.get("ResultPath") {
-            if JsonPath::parse(p)
+        if let Some(Value::String(p)) = c.get("ResultPath")
+            && !JsonPath::parse(p)
                 .map(|jp| jp.is_reference())
                 .unwrap_or(false)
-                == false
-            {
-                out.push(ValidationDiagnostic::error(
-                    &format!("{cpath}/ResultPath"),
-                    "Path.Reference",
-                    "ResultPath must be a reference path",
-                ));
-            }
+        {
+            out.push(ValidationDiagnostic::error(
+                &format!("{cpath}/ResultPath"),
+                "Path.Reference",
+                "ResultPath must be a reference path",
+            ));
         }
     }
 }
@@ -850,14 +846,15 @@ fn check_task(s: &Map<String, Value>, path: &str, out: &mut Vec<ValidationDiagno
                 &format!("{lit} and {p} cannot both be set"),
             ));
         }
-        if let Some(v) = s.get(lit) {
-            if !is_positive_int(v) && !v.is_string() {
-                out.push(ValidationDiagnostic::error(
-                    &format!("{path}/{lit}"),
-                    "Field.PositiveInteger",
-                    &format!("{lit} must be a positive integer"),
-                ));
-            }
+        if let Some(v) = s.get(lit)
+            && !is_positive_int(v)
+            && !v.is_string()
+        {
+            out.push(ValidationDiagnostic::error(
+                &format!("{path}/{lit}"),
+                "Field.PositiveInteger",
+                &format!("{lit} must be a positive integer"),
+            ));
         }
     }
 }
@@ -874,14 +871,15 @@ fn check_wait(s: &Map<String, Value>, path: &str, out: &mut Vec<ValidationDiagno
             "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath",
         ));
     }
-    if let Some(v) = s.get("Seconds") {
-        if v.as_u64().is_none() && !v.is_string() {
-            out.push(ValidationDiagnostic::error(
-                &format!("{path}/Seconds"),
-                "Field.NonNegativeInteger",
-                "Seconds must be a non-negative integer",
-            ));
-        }
+    if let Some(v) = s.get("Seconds")
+        && v.as_u64().is_none()
+        && !v.is_string()
+    {
+        out.push(ValidationDiagnostic::error(
+            &format!("{path}/Seconds"),
+            "Field.NonNegativeInteger",
+            "Seconds must be a non-negative integer",
+        ));
     }
 }
 
@@ -1106,16 +1104,15 @@ fn check_map(s: &Map<String, Value>, path: &str, ql: &str, out: &mut Vec<Validat
         ],
         out,
     );
-    if let Some(cfg) = po.get("ProcessorConfig") {
-        if let Some(mode) = cfg.get("Mode") {
-            if !matches!(mode.as_str(), Some("INLINE" | "DISTRIBUTED")) {
-                out.push(ValidationDiagnostic::error(
-                    &format!("{ppath}/ProcessorConfig/Mode"),
-                    "Map.Mode",
-                    "Mode must be INLINE or DISTRIBUTED",
-                ));
-            }
-        }
+    if let Some(cfg) = po.get("ProcessorConfig")
+        && let Some(mode) = cfg.get("Mode")
+        && !matches!(mode.as_str(), Some("INLINE" | "DISTRIBUTED"))
+    {
+        out.push(ValidationDiagnostic::error(
+            &format!("{ppath}/ProcessorConfig/Mode"),
+            "Map.Mode",
+            "Mode must be INLINE or DISTRIBUTED",
+        ));
     }
     if s.contains_key("ItemSelector") && s.contains_key("Parameters") {
         out.push(ValidationDiagnostic::error(
@@ -1124,14 +1121,15 @@ fn check_map(s: &Map<String, Value>, path: &str, ql: &str, out: &mut Vec<Validat
             "use either ItemSelector or Parameters, not both",
         ));
     }
-    if let Some(v) = s.get("MaxConcurrency") {
-        if v.as_u64().is_none() && !v.is_string() {
-            out.push(ValidationDiagnostic::error(
-                &format!("{path}/MaxConcurrency"),
-                "Field.NonNegativeInteger",
-                "MaxConcurrency must be a non-negative integer",
-            ));
-        }
+    if let Some(v) = s.get("MaxConcurrency")
+        && v.as_u64().is_none()
+        && !v.is_string()
+    {
+        out.push(ValidationDiagnostic::error(
+            &format!("{path}/MaxConcurrency"),
+            "Field.NonNegativeInteger",
+            "MaxConcurrency must be a non-negative integer",
+        ));
     }
     let pql = query_language(po, &ppath, ql, out);
     check_machine(po, &ppath, pql, out);

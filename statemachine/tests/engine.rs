@@ -40,7 +40,7 @@ fn types(h: &[HistoryEvent]) -> Vec<&str> {
     h.iter().map(|e| e.event_type.as_str()).collect()
 }
 
-fn times_of<'a>(h: &'a [HistoryEvent], ty: &str) -> Vec<DateTime<Utc>> {
+fn times_of(h: &[HistoryEvent], ty: &str) -> Vec<DateTime<Utc>> {
     h.iter()
         .filter(|e| e.event_type == ty)
         .map(|e| e.timestamp)

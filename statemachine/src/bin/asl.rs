@@ -171,10 +171,10 @@ fn parse_stub(spec: &str) -> Result<(String, Stub), String> {
 fn function_names(def: &Value, out: &mut Vec<String>) {
     match def {
         Value::Object(m) => {
-            if let Some(r) = m.get("Resource").and_then(Value::as_str) {
-                if r.contains(":function:") {
-                    out.push(statemachine::handler::lambda_function_name(r).to_string());
-                }
+            if let Some(r) = m.get("Resource").and_then(Value::as_str)
+                && r.contains(":function:")
+            {
+                out.push(statemachine::handler::lambda_function_name(r).to_string());
             }
             if let Some(f) = m.get("FunctionName").and_then(Value::as_str) {
                 out.push(statemachine::handler::lambda_function_name(f).to_string());
@@ -222,14 +222,14 @@ async fn run_inner(
             registry.register(n, Arc::new(stub));
         }
     }
-    if let Some(fb) = fallback {
-        if let Ok(def) = serde_json::from_str::<Value>(&text) {
-            let mut names = Vec::new();
-            function_names(&def, &mut names);
-            for n in names {
-                if registry.get(&n).is_none() {
-                    registry.register(n, fb.clone());
-                }
+    if let Some(fb) = fallback
+        && let Ok(def) = serde_json::from_str::<Value>(&text)
+    {
+        let mut names = Vec::new();
+        function_names(&def, &mut names);
+        for n in names {
+            if registry.get(&n).is_none() {
+                registry.register(n, fb.clone());
             }
         }
     }
