@@ -48,7 +48,13 @@ pub fn metric_line(
         for (k, v) in dimensions.iter().chain(properties) {
             map.insert((*k).to_owned(), Value::String((*v).to_owned()));
         }
-        map.insert(name.to_owned(), json!(value));
+        // Counts read better as integers (`"JobsStarted": 1`, not `1.0`).
+        let number = if value.fract() == 0.0 && value.abs() < 1e15 {
+            json!(value as i64)
+        } else {
+            json!(value)
+        };
+        map.insert(name.to_owned(), number);
     }
     doc
 }

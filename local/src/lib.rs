@@ -14,3 +14,5 @@ pub mod serve;
 pub mod signing;
 pub mod store;
 pub mod submit;
+pub mod web;
+pub mod worker;

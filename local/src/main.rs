@@ -43,11 +43,26 @@ enum Command {
         /// The data folder: SQLite databases and stored objects.
         #[arg(long, default_value = ".petavatar", env = "PETAVATAR_DATA")]
         data: PathBuf,
+        /// Pause this long before each stage, to watch a job go through the stages.
+        #[arg(long, default_value_t = 0, env = "PETAVATAR_STAGE_DELAY_MS")]
+        stage_delay_ms: u64,
     },
     /// Inspect execution histories in a data folder.
     Executions {
         #[command(subcommand)]
         command: ExecutionsCommand,
+        #[arg(
+            long,
+            default_value = ".petavatar",
+            env = "PETAVATAR_DATA",
+            global = true
+        )]
+        data: PathBuf,
+    },
+    /// Manage the API keys of a data folder.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
         #[arg(
             long,
             default_value = ".petavatar",
@@ -71,6 +86,12 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an API key and print it (it is shown once; only its hash is stored).
+    Create,
 }
 
 #[derive(Subcommand)]
@@ -127,11 +148,20 @@ async fn dispatch(command: Command) -> Result<(), String> {
             println!("\nWrote {}/avatar.png and result.json", out.display());
             Ok(())
         }
-        Command::Serve { port, data } => {
+        Command::Serve {
+            port,
+            data,
+            stage_delay_ms,
+        } => {
             logging::init_json();
-            serve::serve(serve::ServeOptions { port, data })
-                .await
-                .map_err(|e| e.to_string())
+            let stage_delay = std::time::Duration::from_millis(stage_delay_ms);
+            serve::serve(serve::ServeOptions {
+                port,
+                data,
+                stage_delay,
+            })
+            .await
+            .map_err(|e| e.to_string())
         }
         Command::Executions { command, data } => {
             logging::init_cli();
@@ -140,6 +170,15 @@ async fn dispatch(command: Command) -> Result<(), String> {
                 ExecutionsCommand::Show { id, json } => executions::show(&data, &id, json),
             }
             .map_err(|e| e.to_string())
+        }
+        Command::Keys {
+            command: KeysCommand::Create,
+            data,
+        } => {
+            let (key_id, key) = serve::create_key(&data).map_err(|e| e.to_string())?;
+            eprintln!("Created API key {key_id} (shown once, keep it):");
+            println!("{key}");
+            Ok(())
         }
         Command::Submit {
             photo,

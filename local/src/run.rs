@@ -185,7 +185,7 @@ pub async fn run(options: RunOptions) -> Result<Job, RunError> {
     let observers: Vec<Arc<dyn StageObserver>> = vec![progress.clone()];
     let engine = Engine::builder()
         .store(HistoryStore::in_memory())
-        .handlers(runtime::stage_handlers(&deps, &observers))
+        .handlers(runtime::stage_handlers(&deps, &observers, Duration::ZERO))
         .build();
     let sm_arn = runtime::create_pipeline(&engine)?;
     eprintln!("job {job_id}: {}", options.photo.display());

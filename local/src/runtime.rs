@@ -85,6 +85,8 @@ pub struct StageHandler {
     pub stage: StageName,
     pub deps: Deps,
     pub observers: Vec<Arc<dyn StageObserver>>,
+    /// A pause before the stage runs: lets a demo (or a crash test) watch a job in flight.
+    pub delay: Duration,
 }
 
 /// The failure Step Functions would record for a Lambda that failed with `error`.
@@ -110,6 +112,9 @@ impl TaskHandler for StageHandler {
         for observer in &self.observers {
             observer.started(self.stage, &job_id);
         }
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
         let started = Instant::now();
         let result = steps::run_json(self.stage, payload, &self.deps)
             .instrument(span.clone())
@@ -130,13 +135,18 @@ impl TaskHandler for StageHandler {
 }
 
 /// A handler registry with every stage under its local function name.
-pub fn stage_handlers(deps: &Deps, observers: &[Arc<dyn StageObserver>]) -> HandlerRegistry {
+pub fn stage_handlers(
+    deps: &Deps,
+    observers: &[Arc<dyn StageObserver>],
+    delay: Duration,
+) -> HandlerRegistry {
     let mut registry = HandlerRegistry::new();
     for stage in StageName::ALL {
         let handler = StageHandler {
             stage,
             deps: deps.clone(),
             observers: observers.to_vec(),
+            delay,
         };
         registry.register(stage.function_name(), Arc::new(handler));
     }

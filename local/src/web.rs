@@ -1,0 +1,270 @@
+//! The local-only routes beside the API: the web page, the execution view and its JSON,
+//! and the presigned upload/download endpoints that stand in for S3.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use api::ApiError;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use statemachine::{Engine, EngineError};
+use steps::ports::{JobQueue, JobStore, ObjectStore, ObjectStoreError};
+
+use crate::signing::{
+    FIELD_CONTENT_TYPE, FIELD_KEY, FIELD_POLICY, FIELD_SIGNATURE, SignatureError, Signer,
+};
+use crate::store::FsObjectStore;
+
+pub const INDEX_HTML: &str = include_str!("web/index.html");
+pub const EXECUTIONS_HTML: &str = include_str!("web/executions.html");
+
+/// What the local routes need.
+#[derive(Clone)]
+pub struct LocalState {
+    pub signer: Signer,
+    /// Buckets by name.
+    pub buckets: Arc<HashMap<String, FsObjectStore>>,
+    pub uploads_bucket: String,
+    pub jobs: Arc<dyn JobStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub engine: Engine,
+    pub state_machine_arn: String,
+    pub max_upload_bytes: u64,
+}
+
+pub fn routes(state: LocalState) -> Router {
+    // Room for the form fields around a file of the largest allowed size; the policy's
+    // own limit is enforced while the file streams in.
+    let body_limit = usize::try_from(state.max_upload_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1024 * 1024);
+    Router::new()
+        .route("/", get(|| async { Html(INDEX_HTML) }))
+        .route("/executions", get(|| async { Html(EXECUTIONS_HTML) }))
+        .route(
+            "/executions/{name}",
+            get(|| async { Html(EXECUTIONS_HTML) }),
+        )
+        .route("/api/executions", get(list_executions))
+        .route("/api/executions/{name}", get(execution_detail))
+        .route(
+            "/local/upload",
+            post(upload).layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .route("/local/download", get(download))
+        .with_state(state)
+}
+
+fn access_denied(e: SignatureError) -> ApiError {
+    tracing::info!(reason = %e, "signed request refused");
+    ApiError::new(StatusCode::FORBIDDEN, "AccessDenied", e.to_string())
+}
+
+fn engine_error(e: EngineError) -> ApiError {
+    match e {
+        EngineError::ExecutionDoesNotExist(_) => {
+            ApiError::not_found("ExecutionDoesNotExist", e.to_string())
+        }
+        other => ApiError::internal("engine", other),
+    }
+}
+
+async fn list_executions(State(state): State<LocalState>) -> Result<Json<Value>, ApiError> {
+    let executions = state.engine.list_executions(None).map_err(engine_error)?;
+    Ok(Json(json!({ "executions": executions })))
+}
+
+/// An execution's ARN from its name (the job id) or from the ARN itself.
+pub fn execution_arn(state_machine_arn: &str, name_or_arn: &str) -> String {
+    if name_or_arn.starts_with("arn:") {
+        name_or_arn.to_owned()
+    } else {
+        format!(
+            "{}:{name_or_arn}",
+            state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
+        )
+    }
+}
+
+async fn execution_detail(
+    State(state): State<LocalState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let arn = execution_arn(&state.state_machine_arn, &name);
+    let execution = state
+        .engine
+        .describe_execution(&arn)
+        .map_err(engine_error)?;
+    let definition = state
+        .engine
+        .describe_state_machine(&execution.state_machine_arn)
+        .map_err(engine_error)?;
+    let definition: Value = serde_json::from_str(&definition).unwrap_or(Value::Null);
+    let events = state.engine.history(&arn).map_err(engine_error)?;
+    Ok(Json(
+        json!({ "execution": execution, "definition": definition, "events": events }),
+    ))
+}
+
+/// The presigned POST of the local "S3": form fields first, the file last (as S3 requires).
+async fn upload(
+    State(state): State<LocalState>,
+    mut form: Multipart,
+) -> Result<Response, ApiError> {
+    let result = store_upload(&state, &mut form).await;
+    if result.is_err() {
+        // Read the rest of a refused form before answering, so the client gets the answer
+        // rather than a connection closed in the middle of its upload.
+        while let Ok(Some(mut field)) = form.next_field().await {
+            while let Ok(Some(_)) = field.chunk().await {}
+        }
+    }
+    result
+}
+
+async fn store_upload(state: &LocalState, form: &mut Multipart) -> Result<Response, ApiError> {
+    let mut fields: HashMap<String, String> = HashMap::new();
+    while let Some(mut field) = form.next_field().await.map_err(form_error)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name != "file" {
+            let value = field.text().await.map_err(form_error)?;
+            fields.insert(name.to_ascii_lowercase(), value);
+            continue;
+        }
+        let field_value = |k: &str| {
+            fields
+                .get(&k.to_ascii_lowercase())
+                .map(String::as_str)
+                .unwrap_or_default()
+        };
+        let policy = state
+            .signer
+            .verify_policy(
+                field_value(FIELD_POLICY),
+                field_value(FIELD_SIGNATURE),
+                Utc::now(),
+            )
+            .map_err(access_denied)?;
+        let key = field_value(FIELD_KEY).to_owned();
+        policy
+            .check_fields(&key, field_value(FIELD_CONTENT_TYPE))
+            .map_err(access_denied)?;
+        let mut body = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(form_error)? {
+            if (body.len() + chunk.len()) as u64 > policy.max_bytes {
+                while let Ok(Some(_)) = field.chunk().await {}
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "EntityTooLarge",
+                    format!("the policy allows at most {} bytes", policy.max_bytes),
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if (body.len() as u64) < policy.min_bytes {
+            return Err(ApiError::bad_request("EntityTooSmall", "the file is empty"));
+        }
+        let bucket = state
+            .buckets
+            .get(&policy.bucket)
+            .ok_or_else(|| ApiError::not_found("NoSuchBucket", "no such bucket"))?;
+        let content_type = field_value(FIELD_CONTENT_TYPE).to_owned();
+        bucket
+            .put(&key, Bytes::from(body), &content_type)
+            .await
+            .map_err(|e| ApiError::internal("store upload", e))?;
+        tracing::info!(bucket = policy.bucket, key, "object stored");
+        if policy.bucket == state.uploads_bucket {
+            object_created(state, &key).await;
+        }
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    Err(ApiError::bad_request(
+        "MissingFile",
+        "the form has no `file` field",
+    ))
+}
+
+/// The S3 event notification: an object under `uploads/{job_id}/` queues its job, exactly
+/// as `POST /process` would (the queue deduplicates the two).
+async fn object_created(state: &LocalState, key: &str) {
+    let Ok(job_id) = api::validate::parse_upload_key(key) else {
+        tracing::info!(
+            key,
+            "object outside uploads/{{job_id}}/original.*; no job started"
+        );
+        return;
+    };
+    let span = tracing::info_span!("s3_event", %job_id);
+    let _entered = span.enter();
+    match api::submit_upload(
+        state.jobs.as_ref(),
+        state.queue.as_ref(),
+        job_id,
+        key,
+        Utc::now(),
+    )
+    .await
+    {
+        Ok(status) => tracing::info!(%status, "upload event handled"),
+        Err(e) => tracing::warn!(error = %e, "upload event not handled"),
+    }
+}
+
+fn form_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "EntityTooLarge",
+            "the upload is too large",
+        );
+    }
+    ApiError::bad_request("MalformedPOSTRequest", e.body_text())
+}
+
+#[derive(Debug, Deserialize)]
+struct DownloadQuery {
+    bucket: Option<String>,
+    key: Option<String>,
+    expires: Option<i64>,
+    signature: Option<String>,
+}
+
+async fn download(
+    State(state): State<LocalState>,
+    Query(query): Query<DownloadQuery>,
+) -> Result<Response, ApiError> {
+    let (Some(bucket), Some(key), Some(expires), Some(signature)) =
+        (query.bucket, query.key, query.expires, query.signature)
+    else {
+        return Err(access_denied(SignatureError::BadSignature));
+    };
+    state
+        .signer
+        .verify_download(&bucket, &key, expires, &signature, Utc::now())
+        .map_err(access_denied)?;
+    let store = state
+        .buckets
+        .get(&bucket)
+        .ok_or_else(|| ApiError::not_found("NoSuchBucket", "no such bucket"))?;
+    let meta = store.head(&key).await.map_err(object_error)?;
+    let bytes = store.get(&key).await.map_err(object_error)?;
+    let content_type = meta
+        .content_type
+        .unwrap_or_else(|| "application/octet-stream".to_owned());
+    Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
+}
+
+fn object_error(e: ObjectStoreError) -> ApiError {
+    match e {
+        ObjectStoreError::NotFound(_) => ApiError::not_found("NoSuchKey", "no such object"),
+        other => ApiError::internal("read object", other),
+    }
+}

@@ -1,0 +1,178 @@
+//! The CLI commands as a user runs them.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+#[test]
+fn run_writes_the_avatar_and_the_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let output = Command::new(binary())
+        .arg("run")
+        .arg(CHELSEA)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    let result: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    assert_eq!(result["status"], "completed");
+    let name = result["identity"]["name"].as_str().unwrap();
+    assert!(stdout.contains(name), "the identity is printed: {stdout}");
+    assert!(stdout.contains(result["identity"]["job_title"].as_str().unwrap()));
+    assert_eq!(
+        png_size(&std::fs::read(out.join("avatar.png")).unwrap()),
+        (1024, 1024)
+    );
+    let files: Vec<&str> = result["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(files.len() >= 2, "avatar and variants: {files:?}");
+    for file in files {
+        assert!(out.join(file).exists(), "{file}");
+    }
+    for stage in [
+        "ValidateImage",
+        "AnalyzePet",
+        "MapCareer",
+        "GenerateAvatar",
+        "WriteIdentity",
+        "RecordResult",
+    ] {
+        assert!(stderr.contains(stage), "progress shows {stage}: {stderr}");
+    }
+    let history: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("history.json")).unwrap()).unwrap();
+    assert_eq!(history["events"][0]["type"], "ExecutionStarted");
+}
+
+#[test]
+fn run_fails_clearly_on_a_file_that_is_not_an_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("notes.jpg");
+    std::fs::write(&photo, "these are not pixels").unwrap();
+    let output = Command::new(binary())
+        .arg("run")
+        .arg(&photo)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("error: the job failed") && stderr.contains("PetAvatar.InvalidImage"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("out/avatar.png").exists());
+}
+
+#[test]
+fn run_fails_clearly_on_a_missing_file() {
+    let output = Command::new(binary())
+        .args(["run", "/nonexistent/cat.png"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read /nonexistent/cat.png"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_and_executions_against_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, 0);
+    let key = server.key();
+    let out = dir.path().join("submitted");
+    let output = tokio::process::Command::new(binary())
+        .args([
+            "submit",
+            CHELSEA,
+            "--wait",
+            "--api",
+            &server.base,
+            "--key",
+            &key,
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let job_id = stdout.split_whitespace().nth(1).unwrap().to_owned();
+    assert!(stdout.contains("Similarity:"), "{stdout}");
+    assert_eq!(
+        png_size(&std::fs::read(out.join("avatar.png")).unwrap()),
+        (1024, 1024)
+    );
+
+    let list = Command::new(binary())
+        .args(["executions", "list", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&list.stdout);
+    assert!(list.status.success());
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(&job_id) && l.contains("SUCCEEDED")),
+        "{table}"
+    );
+
+    let show = Command::new(binary())
+        .args(["executions", "show", &job_id, "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        text.contains("TaskStateEntered") && text.contains("RecordResult"),
+        "{text}"
+    );
+
+    let json = Command::new(binary())
+        .args(["executions", "show", &job_id, "--json", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let history: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let events = history["events"].as_array().unwrap();
+    assert_eq!(events[0]["type"], "ExecutionStarted");
+    assert_eq!(events[0]["id"], 1);
+    assert_eq!(events.last().unwrap()["type"], "ExecutionSucceeded");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["timestamp"].is_number() && e["previousEventId"].is_number())
+    );
+
+    let bad = tokio::process::Command::new(binary())
+        .args(["submit", CHELSEA, "--api", &server.base, "--key", "wrong"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("401"));
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}

@@ -1,0 +1,77 @@
+//! A server killed with SIGKILL in the middle of a job resumes it on restart.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_survives_sigkill_and_completes_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Each stage waits 700 ms, so the kill lands mid-pipeline.
+    let mut server = Server::start(&data, 700);
+    let key = server.key();
+    let client = Client::new(&server, &key);
+    let presigned = client.presign("image/png").await;
+    let job_id = presigned["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        client.upload(&presigned, chelsea()).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let seen = client
+        .poll_until(&job_id, Duration::from_secs(60), |s| {
+            s["stage"] == "map_career" || is_terminal(s)
+        })
+        .await;
+    assert_eq!(
+        seen.last().unwrap()["status"],
+        "processing",
+        "killed too late: {seen:?}"
+    );
+    server.kill();
+
+    let restarted = Server::start(&data, 0);
+    assert!(restarted.key.is_none(), "no new key on restart");
+    let client = Client::new(&restarted, &key);
+    let seen = client
+        .poll_until(&job_id, Duration::from_secs(120), is_terminal)
+        .await;
+    assert_eq!(seen.last().unwrap()["status"], "completed", "{seen:?}");
+    let (status, results) = client.get(&format!("/results/{job_id}")).await;
+    assert_eq!(status, StatusCode::OK, "{results}");
+
+    // One execution, which went on from where it was: the stages done before the kill did not run again.
+    let detail: Value = client
+        .http
+        .get(format!("{}/api/executions/{job_id}", client.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["execution"]["status"], "SUCCEEDED");
+    let entered: Vec<&str> = detail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["stateEnteredEventDetails"]["name"].as_str())
+        .collect();
+    assert_eq!(
+        entered.iter().filter(|s| **s == "ValidateImage").count(),
+        1,
+        "{entered:?}"
+    );
+    assert_eq!(
+        entered.iter().filter(|s| **s == "AnalyzePet").count(),
+        1,
+        "{entered:?}"
+    );
+    assert!(restarted.logs().iter().any(|l| {
+        l["message"].as_str().is_some_and(|m| m.contains("resumed")) && l["resumed"] == 1
+    }));
+}
