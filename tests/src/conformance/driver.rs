@@ -219,6 +219,7 @@ fn placeholder_outcome(case: &Case) -> CaseOutcome {
         summary: String::new(),
         details: Vec::new(),
         pairs: None,
+        fail_category: None,
     }
 }
 

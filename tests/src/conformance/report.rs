@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::compare::truncate;
+use super::compare::{Difference, truncate};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -28,6 +28,8 @@ pub struct CaseOutcome {
     pub details: Vec<String>,
     /// For `choice_io` cases: (pairs passed, pairs).
     pub pairs: Option<(usize, usize)>,
+    /// For failures: the category found from all differences (see [`categorise`]).
+    pub fail_category: Option<String>,
 }
 
 impl CaseOutcome {
@@ -51,7 +53,10 @@ impl CaseOutcome {
                     .collect();
                 format!("error: {head}")
             }
-            Status::Fail => diff_category(&self.summary),
+            Status::Fail => self
+                .fail_category
+                .clone()
+                .unwrap_or_else(|| diff_category(&self.summary)),
         }
     }
 }
@@ -72,6 +77,77 @@ fn diff_category(summary: &str) -> String {
         .copied()
         .unwrap_or("(root)");
     format!("diff: {last_name}")
+}
+
+/// The category of a failed comparison: an unexpected `ExecutionFailed` (with its error and
+/// cause) explains everything after it; otherwise the location of the first difference.
+pub fn categorise(diffs: &[Difference], expected_fails: bool) -> String {
+    let unexpected_failure = diffs
+        .iter()
+        .find(|d| d.expected.is_none() && d.pointer.ends_with("/executionFailedEventDetails"));
+    if let Some(details) = unexpected_failure.and_then(|d| d.actual.as_ref()) {
+        let error = details.get("error").and_then(|v| v.as_str()).unwrap_or("");
+        let cause = details.get("cause").map(cause_text).unwrap_or_default();
+        let what = if expected_fails {
+            "fails at another point"
+        } else {
+            "unexpected ExecutionFailed"
+        };
+        return format!("{what}: {error}: {}", truncate(&cause, 90));
+    }
+    let Some(first) = diffs.first() else {
+        return "pass".into();
+    };
+    let tokens: Vec<String> = first
+        .pointer
+        .split('/')
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            if t.parse::<usize>().is_ok() {
+                "N".to_string()
+            } else {
+                t.to_string()
+            }
+        })
+        .collect();
+    if tokens.len() == 2 && tokens[0] == "events" {
+        return "diff: missing/extra events".into();
+    }
+    if tokens.len() == 3 && tokens[0] == "events" && tokens[2] == "type" {
+        return "diff: event type sequence".into();
+    }
+    let tail: Vec<&str> = tokens
+        .iter()
+        .skip(2)
+        .filter(|t| *t != "N")
+        .take(2)
+        .map(String::as_str)
+        .collect();
+    let place = if tail.is_empty() {
+        tokens.join("/")
+    } else {
+        tail.join("/")
+    };
+    let how = match (&first.expected, &first.actual) {
+        (Some(_), None) => " missing",
+        (None, Some(_)) => " extra",
+        _ => "",
+    };
+    format!("diff: {place}{how}")
+}
+
+/// A cause without the state-specific prefix AWS puts before runtime errors.
+fn cause_text(cause: &serde_json::Value) -> String {
+    let text = match cause {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match text.find("). ") {
+        Some(i) if text.starts_with("An error occurred while executing the state") => {
+            text[i + 3..].to_string()
+        }
+        _ => text,
+    }
 }
 
 /// One line: `text` cut to `width` characters, newlines as spaces.
@@ -283,6 +359,7 @@ mod tests {
             summary: summary.into(),
             details: vec![],
             pairs: None,
+            fail_category: None,
         }
     }
 
@@ -317,5 +394,37 @@ mod tests {
         assert_eq!(parse_floor(&render_floor(&counts)), counts);
         assert_eq!(outcomes[1].category(), "diff: event type sequence");
         assert_eq!(outcomes[2].category(), "error: create_state_machine");
+    }
+
+    #[test]
+    fn categories_from_differences() {
+        use serde_json::json;
+        let failed = vec![
+            Difference {
+                pointer: "/events/2/type".into(),
+                expected: Some(json!("PassStateExited")),
+                actual: Some(json!("ExecutionFailed")),
+            },
+            Difference {
+                pointer: "/events/2/executionFailedEventDetails".into(),
+                expected: None,
+                actual: Some(
+                    json!({"error": "States.Runtime", "cause": "An error occurred while executing the state 'S' (entered at the event id #2). Not supported"}),
+                ),
+            },
+        ];
+        assert_eq!(
+            categorise(&failed, false),
+            "unexpected ExecutionFailed: States.Runtime: Not supported"
+        );
+        let missing = vec![Difference {
+            pointer: "/events/4/stateExitedEventDetails/assignedVariables".into(),
+            expected: Some(json!({})),
+            actual: None,
+        }];
+        assert_eq!(
+            categorise(&missing, false),
+            "diff: stateExitedEventDetails/assignedVariables missing"
+        );
     }
 }

@@ -121,6 +121,7 @@ pub async fn run_case(
         summary: String::new(),
         details: Vec::new(),
         pairs: None,
+        fail_category: None,
     };
     let consts = &ds.manifest.harness_constants;
     let env = case_env(
@@ -134,8 +135,10 @@ pub async fn run_case(
         match &case {
             Case::Execution(c) => run_execution(&ds, &snapshots, c, &env, &cfg)
                 .await
-                .map(|diffs| (diffs, None)),
-            Case::ChoiceIo(c) => run_choice(&ds, c, &env).await.map(|(d, p)| (d, Some(p))),
+                .map(|(diffs, fails)| (diffs, fails, None)),
+            Case::ChoiceIo(c) => run_choice(&ds, c, &env)
+                .await
+                .map(|(d, p)| (d, false, Some(p))),
         }
     };
     let result = tokio::time::timeout(cfg.case_timeout, work).await;
@@ -149,11 +152,12 @@ pub async fn run_case(
             outcome.status = Status::Error;
             outcome.summary = message;
         }
-        Ok(Ok((diffs, pairs))) => {
+        Ok(Ok((diffs, expected_fails, pairs))) => {
             outcome.pairs = pairs;
             if let Some(first) = diffs.first() {
                 outcome.status = Status::Fail;
                 outcome.summary = first.describe(160);
+                outcome.fail_category = Some(super::report::categorise(&diffs, expected_fails));
                 outcome.details = diffs.iter().map(|d| d.describe(usize::MAX)).collect();
             }
         }
@@ -178,7 +182,7 @@ async fn run_execution(
     case: &ExecutionCase,
     env: &CaseEnv,
     cfg: &RunConfig,
-) -> Result<Vec<Difference>, String> {
+) -> Result<(Vec<Difference>, bool), String> {
     let consts = &ds.manifest.harness_constants;
     let tokens = TokenContext {
         constants: consts,
@@ -258,7 +262,7 @@ async fn run_execution(
     let parallel = case
         .extra_normalisation
         .contains(&ExtraNormalisation::ParallelEventsSort);
-    let limit = if cfg.verbose { 200 } else { 1 };
+    let limit = if cfg.verbose { 200 } else { 40 };
 
     let mut keys = vec![match_key.clone()];
     keys.extend(case.common.expected.also_match_keys.iter().cloned());
@@ -283,7 +287,8 @@ async fn run_execution(
     }
     // Keep the clock alive for the whole comparison (handlers may still hold it).
     let _ = env.clock.now();
-    Ok(diffs)
+    let expected_fails = expected.to_string().contains("\"ExecutionFailed\"");
+    Ok((diffs, expected_fails))
 }
 
 fn history_is_terminal(expected: &Value) -> bool {
