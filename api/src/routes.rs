@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use steps::ports::{JobStoreError, ObjectStoreError, PostPolicy};
 use steps::{ImageFormat, Job, JobError, JobStatus, keys};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -84,30 +85,33 @@ async fn presigned_url(
     let job_id = state.clock.new_job_id();
     let key = keys::upload(job_id, format);
     let span = tracing::info_span!("presigned_url", %job_id);
-    let _entered = span.enter();
-    state
-        .jobs
-        .create(Job::new(job_id, owner.as_str(), key.clone(), now))
-        .await
-        .map_err(|e| ApiError::internal("create job", e))?;
-    let post = state
-        .upload_presigner
-        .presign_post(PostPolicy {
-            key: key.clone(),
-            content_types: vec![format.content_type().to_owned()],
-            max_bytes: state.config.max_upload_bytes,
-            expires_in: state.config.upload_expires_in,
-        })
-        .await
-        .map_err(|e| ApiError::internal("presign upload", e))?;
-    tracing::info!(%job_id, "upload presigned");
-    Ok(Json(PresignedUploadBody {
-        job_id,
-        upload_url: post.url,
-        upload_fields: post.fields,
-        expires_in: state.config.upload_expires_in.as_secs(),
-        s3_uri: format!("s3://{}/{key}", state.config.uploads_bucket),
-    }))
+    async move {
+        state
+            .jobs
+            .create(Job::new(job_id, owner.as_str(), key.clone(), now))
+            .await
+            .map_err(|e| ApiError::internal("create job", e))?;
+        let post = state
+            .upload_presigner
+            .presign_post(PostPolicy {
+                key: key.clone(),
+                content_types: vec![format.content_type().to_owned()],
+                max_bytes: state.config.max_upload_bytes,
+                expires_in: state.config.upload_expires_in,
+            })
+            .await
+            .map_err(|e| ApiError::internal("presign upload", e))?;
+        tracing::info!(%job_id, "upload presigned");
+        Ok(Json(PresignedUploadBody {
+            job_id,
+            upload_url: post.url,
+            upload_fields: post.fields,
+            expires_in: state.config.upload_expires_in.as_secs(),
+            s3_uri: format!("s3://{}/{key}", state.config.uploads_bucket),
+        }))
+    }
+    .instrument(span)
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,48 +143,51 @@ async fn process(
     }
     let job_id = location.job_id;
     let span = tracing::info_span!("process", %job_id);
-    let _entered = span.enter();
-    let job = owned_job(&state, &owner, job_id).await?;
-    if job.upload_key != location.key {
-        return Err(ApiError::not_found(
-            "ObjectNotFound",
-            "no upload at this URI for this job",
-        ));
-    }
-    let meta = state
-        .uploads
-        .head(&location.key)
+    async move {
+        let job = owned_job(&state, &owner, job_id).await?;
+        if job.upload_key != location.key {
+            return Err(ApiError::not_found(
+                "ObjectNotFound",
+                "no upload at this URI for this job",
+            ));
+        }
+        let meta = state
+            .uploads
+            .head(&location.key)
+            .await
+            .map_err(|e| match e {
+                ObjectStoreError::NotFound(_) => {
+                    ApiError::not_found("ObjectNotFound", "nothing has been uploaded at this URI")
+                }
+                other => ApiError::internal("head upload", other),
+            })?;
+        if meta.size > state.config.max_upload_bytes {
+            return Err(ApiError::too_large(format!(
+                "the upload is {} bytes; the limit is {} bytes (50 MB)",
+                meta.size, state.config.max_upload_bytes
+            )));
+        }
+        let status = submit_upload(
+            state.jobs.as_ref(),
+            state.queue.as_ref(),
+            job_id,
+            &location.key,
+            state.clock.now(),
+        )
         .await
         .map_err(|e| match e {
-            ObjectStoreError::NotFound(_) => {
-                ApiError::not_found("ObjectNotFound", "nothing has been uploaded at this URI")
-            }
-            other => ApiError::internal("head upload", other),
+            SubmitError::JobNotFound(_) => ApiError::job_not_found(),
+            other => ApiError::internal("queue job", other),
         })?;
-    if meta.size > state.config.max_upload_bytes {
-        return Err(ApiError::too_large(format!(
-            "the upload is {} bytes; the limit is {} bytes (50 MB)",
-            meta.size, state.config.max_upload_bytes
-        )));
+        let message = match status {
+            JobStatus::Queued => "the job is queued for processing".to_owned(),
+            other => format!("the job was already submitted and is {other}"),
+        };
+        let body = json!({"job_id": job_id, "status": status, "message": message});
+        Ok((StatusCode::ACCEPTED, Json(body)).into_response())
     }
-    let status = submit_upload(
-        state.jobs.as_ref(),
-        state.queue.as_ref(),
-        job_id,
-        &location.key,
-        state.clock.now(),
-    )
+    .instrument(span)
     .await
-    .map_err(|e| match e {
-        SubmitError::JobNotFound(_) => ApiError::job_not_found(),
-        other => ApiError::internal("queue job", other),
-    })?;
-    let message = match status {
-        JobStatus::Queued => "the job is queued for processing".to_owned(),
-        other => format!("the job was already submitted and is {other}"),
-    };
-    let body = json!({"job_id": job_id, "status": status, "message": message});
-    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
 /// The job if it exists and belongs to `owner`; another key's job is "not found" too, so
@@ -221,18 +228,21 @@ async fn status(
 ) -> Result<Json<StatusBody>, ApiError> {
     let job_id = parse_job_id(&raw_id)?;
     let span = tracing::info_span!("status", %job_id);
-    let _entered = span.enter();
-    let job = owned_job(&state, &owner, job_id).await?;
-    Ok(Json(StatusBody {
-        job_id,
-        status: job.status,
-        stage: job.stage,
-        progress: job.progress,
-        error: job.error.clone(),
-        created_at: rfc3339(job.created_at),
-        updated_at: rfc3339(job.updated_at),
-        expires_at: rfc3339(job.expires_at()),
-    }))
+    async move {
+        let job = owned_job(&state, &owner, job_id).await?;
+        Ok(Json(StatusBody {
+            job_id,
+            status: job.status,
+            stage: job.stage,
+            progress: job.progress,
+            error: job.error.clone(),
+            created_at: rfc3339(job.created_at),
+            updated_at: rfc3339(job.updated_at),
+            expires_at: rfc3339(job.expires_at()),
+        }))
+    }
+    .instrument(span)
+    .await
 }
 
 async fn results(
@@ -242,34 +252,37 @@ async fn results(
 ) -> Result<Json<Value>, ApiError> {
     let job_id = parse_job_id(&raw_id)?;
     let span = tracing::info_span!("results", %job_id);
-    let _entered = span.enter();
-    let job = owned_job(&state, &owner, job_id).await?;
-    if job.status != JobStatus::Completed {
-        return Err(not_completed(&job));
+    async move {
+        let job = owned_job(&state, &owner, job_id).await?;
+        if job.status != JobStatus::Completed {
+            return Err(not_completed(&job));
+        }
+        let (Some(avatar_key), Some(identity), Some(analysis)) = (
+            job.avatar_key.as_deref(),
+            job.identity_package.as_ref(),
+            job.pet_analysis.as_ref(),
+        ) else {
+            return Err(ApiError::internal(
+                "results",
+                format!("completed job {job_id} lacks its results"),
+            ));
+        };
+        let avatar_url = state
+            .avatar_presigner
+            .presign_get(avatar_key, state.config.download_expires_in)
+            .await
+            .map_err(|e| ApiError::internal("presign avatar", e))?;
+        Ok(Json(json!({
+            "job_id": job_id,
+            "avatar_url": avatar_url,
+            "avatar_url_expires_in": state.config.download_expires_in.as_secs(),
+            "identity": identity,
+            "career": job.career_profile,
+            "pet_analysis": analysis,
+        })))
     }
-    let (Some(avatar_key), Some(identity), Some(analysis)) = (
-        job.avatar_key.as_deref(),
-        job.identity_package.as_ref(),
-        job.pet_analysis.as_ref(),
-    ) else {
-        return Err(ApiError::internal(
-            "results",
-            format!("completed job {job_id} lacks its results"),
-        ));
-    };
-    let avatar_url = state
-        .avatar_presigner
-        .presign_get(avatar_key, state.config.download_expires_in)
-        .await
-        .map_err(|e| ApiError::internal("presign avatar", e))?;
-    Ok(Json(json!({
-        "job_id": job_id,
-        "avatar_url": avatar_url,
-        "avatar_url_expires_in": state.config.download_expires_in.as_secs(),
-        "identity": identity,
-        "career": job.career_profile,
-        "pet_analysis": analysis,
-    })))
+    .instrument(span)
+    .await
 }
 
 fn not_completed(job: &Job) -> ApiError {

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use statemachine::{Engine, EngineError};
 use steps::ports::{JobQueue, JobStore, ObjectStore, ObjectStoreError};
+use tracing::Instrument;
 
 use crate::signing::{
     FIELD_CONTENT_TYPE, FIELD_KEY, FIELD_POLICY, FIELD_SIGNATURE, SignatureError, Signer,
@@ -203,19 +204,22 @@ async fn object_created(state: &LocalState, key: &str) {
         return;
     };
     let span = tracing::info_span!("s3_event", %job_id);
-    let _entered = span.enter();
-    match api::submit_upload(
-        state.jobs.as_ref(),
-        state.queue.as_ref(),
-        job_id,
-        key,
-        Utc::now(),
-    )
-    .await
-    {
-        Ok(status) => tracing::info!(%status, "upload event handled"),
-        Err(e) => tracing::warn!(error = %e, "upload event not handled"),
+    async move {
+        match api::submit_upload(
+            state.jobs.as_ref(),
+            state.queue.as_ref(),
+            job_id,
+            key,
+            Utc::now(),
+        )
+        .await
+        {
+            Ok(status) => tracing::info!(%status, "upload event handled"),
+            Err(e) => tracing::warn!(error = %e, "upload event not handled"),
+        }
     }
+    .instrument(span)
+    .await
 }
 
 fn form_error(e: axum::extract::multipart::MultipartError) -> ApiError {

@@ -15,6 +15,7 @@ use statemachine::{Engine, EngineError, ExecutionStatus, ExecutionStatusChange};
 use steps::ports::{JobMessage, JobStore, JobStoreError};
 use steps::{JobError, JobStatus};
 use tokio::sync::broadcast::error::RecvError;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::queue::{QueueError, ReceivedMessage, SqliteQueue};
@@ -95,52 +96,55 @@ impl Worker {
         let job_id = job_message.job_id;
         let span =
             tracing::info_span!("worker", job_id = %job_id, receive_count = message.receive_count);
-        let _entered = span.enter();
-        let job = match self.jobs.get(job_id).await {
-            Ok(job) => job,
-            Err(JobStoreError::NotFound(_)) => {
-                tracing::error!("message for an unknown job");
-                return Outcome::Retry("unknown job".into());
-            }
-            Err(e) => return Outcome::Retry(format!("job store: {e}")),
-        };
-        let input = runtime::execution_input(job_id, &job.upload_key, None);
-        let name = job_id.to_string();
-        let started = self
-            .engine
-            .start_execution(&self.state_machine_arn, Some(&name), input)
-            .await;
-        let (execution_arn, already_existed) = match started {
-            Ok(s) => (s.execution_arn, s.already_existed),
-            Err(EngineError::ExecutionAlreadyExists(_)) => (
-                format!(
-                    "{}:{name}",
-                    self.state_machine_arn
-                        .replace(":stateMachine:", ":execution:")
+        async move {
+            let job = match self.jobs.get(job_id).await {
+                Ok(job) => job,
+                Err(JobStoreError::NotFound(_)) => {
+                    tracing::error!("message for an unknown job");
+                    return Outcome::Retry("unknown job".into());
+                }
+                Err(e) => return Outcome::Retry(format!("job store: {e}")),
+            };
+            let input = runtime::execution_input(job_id, &job.upload_key, None);
+            let name = job_id.to_string();
+            let started = self
+                .engine
+                .start_execution(&self.state_machine_arn, Some(&name), input)
+                .await;
+            let (execution_arn, already_existed) = match started {
+                Ok(s) => (s.execution_arn, s.already_existed),
+                Err(EngineError::ExecutionAlreadyExists(_)) => (
+                    format!(
+                        "{}:{name}",
+                        self.state_machine_arn
+                            .replace(":stateMachine:", ":execution:")
+                    ),
+                    true,
                 ),
-                true,
-            ),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot start the execution; the message will be redelivered");
-                return Outcome::Retry(e.to_string());
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot start the execution; the message will be redelivered");
+                    return Outcome::Retry(e.to_string());
+                }
+            };
+            if let Err(e) = self.jobs.set_execution_arn(job_id, &execution_arn).await {
+                tracing::warn!(error = %e, "cannot record the execution on the job");
             }
-        };
-        if let Err(e) = self.jobs.set_execution_arn(job_id, &execution_arn).await {
-            tracing::warn!(error = %e, "cannot record the execution on the job");
+            if already_existed {
+                tracing::info!(
+                    execution_arn,
+                    "execution already exists; message acknowledged"
+                );
+            } else {
+                tracing::info!(execution_arn, "execution started");
+                emf::job_event("JobsStarted", &name);
+            }
+            Outcome::Started {
+                job_id,
+                already_existed,
+            }
         }
-        if already_existed {
-            tracing::info!(
-                execution_arn,
-                "execution already exists; message acknowledged"
-            );
-        } else {
-            tracing::info!(execution_arn, "execution started");
-            emf::job_event("JobsStarted", &name);
-        }
-        Outcome::Started {
-            job_id,
-            already_existed,
-        }
+        .instrument(span)
+        .await
     }
 }
 
@@ -151,48 +155,51 @@ pub async fn reconcile(jobs: &dyn JobStore, change: &ExecutionStatusChange) {
         return;
     };
     let span = tracing::info_span!("reconciler", job_id = %job_id, status = change.status.as_str());
-    let _entered = span.enter();
-    if change.status == ExecutionStatus::Running {
-        return;
-    }
-    let job = match jobs.get(job_id).await {
-        Ok(job) => job,
-        Err(e) => {
-            tracing::warn!(error = %e, "no job for the execution");
+    async move {
+        if change.status == ExecutionStatus::Running {
             return;
         }
-    };
-    if job.status.is_terminal() {
-        return;
+        let job = match jobs.get(job_id).await {
+            Ok(job) => job,
+            Err(e) => {
+                tracing::warn!(error = %e, "no job for the execution");
+                return;
+            }
+        };
+        if job.status.is_terminal() {
+            return;
+        }
+        let error = match change.status {
+            ExecutionStatus::TimedOut => JobError {
+                code: "States.Timeout".into(),
+                message: "the execution timed out".into(),
+            },
+            ExecutionStatus::Aborted => JobError {
+                code: "States.Aborted".into(),
+                message: "the execution was stopped by an operator".into(),
+            },
+            _ => JobError {
+                code: change
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "States.Runtime".into()),
+                message: change
+                    .cause
+                    .clone()
+                    .unwrap_or_else(|| format!("the execution ended {}", change.status)),
+            },
+        };
+        match jobs.fail(job_id, error).await {
+            Ok(_) => tracing::warn!(
+                "job marked failed after its execution ended {}",
+                change.status
+            ),
+            Err(JobStoreError::Conflict { current, .. }) if current != JobStatus::Processing => {}
+            Err(e) => tracing::error!(error = %e, "cannot mark the job failed"),
+        }
     }
-    let error = match change.status {
-        ExecutionStatus::TimedOut => JobError {
-            code: "States.Timeout".into(),
-            message: "the execution timed out".into(),
-        },
-        ExecutionStatus::Aborted => JobError {
-            code: "States.Aborted".into(),
-            message: "the execution was stopped by an operator".into(),
-        },
-        _ => JobError {
-            code: change
-                .error
-                .clone()
-                .unwrap_or_else(|| "States.Runtime".into()),
-            message: change
-                .cause
-                .clone()
-                .unwrap_or_else(|| format!("the execution ended {}", change.status)),
-        },
-    };
-    match jobs.fail(job_id, error).await {
-        Ok(_) => tracing::warn!(
-            "job marked failed after its execution ended {}",
-            change.status
-        ),
-        Err(JobStoreError::Conflict { current, .. }) if current != JobStatus::Processing => {}
-        Err(e) => tracing::error!(error = %e, "cannot mark the job failed"),
-    }
+    .instrument(span)
+    .await
 }
 
 /// Follows the engine's status changes for as long as the engine runs.
@@ -250,5 +257,186 @@ pub async fn reconcile_finished(engine: &Engine, jobs: &dyn JobStore) {
             cause: execution.cause,
         };
         reconcile(jobs, &change).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use statemachine::HistoryStore;
+    use steps::memory::{InMemoryJobStore, InMemoryObjectStore};
+    use steps::ports::ObjectStore;
+    use steps::{Deps, ImageFormat, Job, keys};
+
+    struct Fixture {
+        worker: Worker,
+        jobs: Arc<InMemoryJobStore>,
+        uploads: Arc<InMemoryObjectStore>,
+    }
+
+    async fn fixture(stage_delay: Duration) -> Fixture {
+        let uploads = Arc::new(InMemoryObjectStore::new());
+        let jobs = Arc::new(InMemoryJobStore::new());
+        let deps = Deps::offline(
+            uploads.clone(),
+            Arc::new(InMemoryObjectStore::new()),
+            jobs.clone(),
+        );
+        let engine = Engine::builder()
+            .store(HistoryStore::in_memory())
+            .handlers(runtime::stage_handlers(&deps, &[], stage_delay))
+            .build();
+        let state_machine_arn = runtime::create_pipeline(&engine).unwrap();
+        let worker = Worker {
+            queue: SqliteQueue::in_memory(3).unwrap(),
+            engine,
+            state_machine_arn,
+            jobs: jobs.clone(),
+            visibility_timeout: Duration::ZERO,
+            poll_interval: Duration::from_millis(10),
+        };
+        Fixture {
+            worker,
+            jobs,
+            uploads,
+        }
+    }
+
+    /// A job whose photo is uploaded.
+    async fn new_job(f: &Fixture) -> Job {
+        let job_id = Uuid::new_v4();
+        let key = keys::upload(job_id, ImageFormat::Png);
+        let photo = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/chelsea.png"
+        ))
+        .unwrap();
+        f.uploads
+            .put(&key, Bytes::from(photo), "image/png")
+            .await
+            .unwrap();
+        let job = Job::new(job_id, "owner", key, Utc::now());
+        f.jobs.create(job.clone()).await.unwrap();
+        job
+    }
+
+    fn message(job: &Job) -> String {
+        serde_json::to_string(&JobMessage {
+            job_id: job.job_id,
+            s3_upload_key: job.upload_key.clone(),
+            timestamp: Utc::now(),
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_message_starts_one_execution_and_is_deleted() {
+        let f = fixture(Duration::ZERO).await;
+        let job = new_job(&f).await;
+        f.worker.queue.send(&message(&job), Utc::now()).unwrap();
+        f.worker.queue.send(&message(&job), Utc::now()).unwrap();
+        assert_eq!(f.worker.poll_once().await.unwrap(), 2);
+        assert_eq!(f.worker.queue.depth().unwrap(), 0, "both deleted");
+        let executions = f.worker.engine.list_executions(None).unwrap();
+        assert_eq!(executions.len(), 1);
+        assert_eq!(executions[0].name, job.job_id.to_string());
+        let recorded = f.jobs.get(job.job_id).await.unwrap();
+        assert_eq!(
+            recorded.execution_arn.as_deref(),
+            Some(executions[0].execution_arn.as_str())
+        );
+        let done = f
+            .worker
+            .engine
+            .wait(&executions[0].execution_arn)
+            .await
+            .unwrap();
+        assert_eq!(done.status, ExecutionStatus::Succeeded);
+        assert_eq!(
+            f.jobs.get(job.job_id).await.unwrap().status,
+            JobStatus::Completed
+        );
+    }
+
+    #[tokio::test]
+    async fn an_execution_with_the_same_name_counts_as_started() {
+        let f = fixture(Duration::ZERO).await;
+        let job = Job::new(
+            Uuid::new_v4(),
+            "owner",
+            "uploads/x/original.png",
+            Utc::now(),
+        );
+        f.jobs.create(job.clone()).await.unwrap();
+        // Started elsewhere with another input: ExecutionAlreadyExists is success.
+        f.worker
+            .engine
+            .start_execution(
+                &f.worker.state_machine_arn,
+                Some(&job.job_id.to_string()),
+                serde_json::json!({"other": 1}),
+            )
+            .await
+            .unwrap();
+        f.worker.queue.send(&message(&job), Utc::now()).unwrap();
+        let received = f
+            .worker
+            .queue
+            .receive(1, Duration::ZERO, Utc::now())
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            f.worker.handle(&received).await,
+            Outcome::Started {
+                job_id: job.job_id,
+                already_existed: true
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn undeliverable_messages_stay_and_end_in_the_dead_letter_queue() {
+        let f = fixture(Duration::ZERO).await;
+        f.worker.queue.send("not json", Utc::now()).unwrap();
+        let unknown = Job::new(
+            Uuid::new_v4(),
+            "owner",
+            "uploads/x/original.png",
+            Utc::now(),
+        );
+        f.worker.queue.send(&message(&unknown), Utc::now()).unwrap();
+        for _ in 0..3 {
+            assert_eq!(f.worker.poll_once().await.unwrap(), 2);
+        }
+        assert_eq!(f.worker.poll_once().await.unwrap(), 0);
+        assert_eq!(f.worker.queue.dead_letter_depth().unwrap(), 2);
+        assert!(f.worker.engine.list_executions(None).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_aborted_execution_marks_its_job_failed() {
+        let f = fixture(Duration::from_secs(30)).await;
+        let job = new_job(&f).await;
+        tokio::spawn(run_reconciler(f.worker.engine.clone(), f.jobs.clone()));
+        f.worker.queue.send(&message(&job), Utc::now()).unwrap();
+        f.worker.poll_once().await.unwrap();
+        let arn = f.jobs.get(job.job_id).await.unwrap().execution_arn.unwrap();
+        f.worker
+            .engine
+            .stop_execution(&arn, Some("Operator"), Some("stopped by a test"))
+            .await
+            .unwrap();
+        let mut failed = None;
+        for _ in 0..100 {
+            let current = f.jobs.get(job.job_id).await.unwrap();
+            if current.status == JobStatus::Failed {
+                failed = Some(current);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let failed = failed.expect("the reconciler marks the job failed");
+        assert_eq!(failed.error.unwrap().code, "States.Aborted");
     }
 }

@@ -309,6 +309,77 @@ async fn api_errors_over_http() {
         "ImageTooLarge",
     );
 
+    // The pages, with the element ids a browser test relies on (documented in local/README.md).
+    let page = client
+        .http
+        .get(format!("{}/", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for id in [
+        "api-key",
+        "drop-zone",
+        "photo-input",
+        "job-panel",
+        "job-id",
+        "status",
+        "execution-link",
+        "progress",
+        "stage-list",
+        "error",
+        "result-panel",
+        "avatar",
+        "identity-name",
+        "identity-title",
+        "identity-seniority",
+        "identity-similarity",
+        "identity-bio",
+        "identity-skills",
+        "pet-species",
+        "pet-breed",
+        "pet-vibe",
+    ] {
+        assert!(
+            page.contains(&format!("id=\"{id}\"")),
+            "index page lacks #{id}"
+        );
+    }
+    let view = client
+        .http
+        .get(format!("{}/executions/{job_id}", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for id in [
+        "execution-graph",
+        "execution-status",
+        "execution-name",
+        "event-table",
+        "execution-list",
+    ] {
+        assert!(
+            view.contains(&format!("id=\"{id}\"")),
+            "execution page lacks #{id}"
+        );
+    }
+    let res = client
+        .http
+        .get(format!(
+            "{}/api/executions/{}",
+            server.base,
+            uuid::Uuid::new_v4()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
     // The OpenAPI document is served.
     let (status, doc) = nobody.get("/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
