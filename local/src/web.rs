@@ -181,7 +181,10 @@ async fn store_upload(state: &LocalState, form: &mut Multipart) -> Result<Respon
             .put(&key, Bytes::from(body), &content_type)
             .await
             .map_err(|e| ApiError::internal("store upload", e))?;
-        tracing::info!(bucket = policy.bucket, key, "object stored");
+        let job_id = api::validate::parse_upload_key(&key)
+            .ok()
+            .map(|id| id.to_string());
+        tracing::info!(bucket = policy.bucket, key, job_id, "object stored");
         if policy.bucket == state.uploads_bucket {
             object_created(state, &key).await;
         }
