@@ -1003,7 +1003,7 @@ impl Run {
                     continue;
                 }
             }
-            let started = !(err.error == "States.Runtime" && th.prev == entered.id);
+            let started = err.error != "States.Runtime";
             match state.kind {
                 StateKind::Parallel { .. } if started => {
                     self.emit(th, "ParallelStateFailed", None)?;
@@ -1388,7 +1388,7 @@ impl Run {
             ))));
         };
         let max_concurrency = self.max_concurrency(state, effective, scope)?;
-        let tolerated = self.tolerated_failures(state, effective, scope, items.len())?;
+
         let selector = spec
             .item_selector
             .as_ref()
@@ -1416,6 +1416,7 @@ impl Run {
             "MapStateStarted",
             details(vec![("length", json!(items.len()))]),
         )?;
+        let tolerated = self.tolerated_failures(state, effective, scope, items.len())?;
         if spec.distributed {
             return self.run_distributed(spec, inputs, th, tolerated).await;
         }
@@ -1521,7 +1522,10 @@ impl Run {
                 Some(n) if n <= 2_147_483_647 => Ok(n as usize),
                 _ => Err(StateError::runtime(format!(
                     "The MaxConcurrencyPath field refers to value \"{}\" which is not a valid integer: {p}",
-                    to_text(&v)
+                    match &v {
+                        Value::String(t) => t.clone(),
+                        o => to_text(o),
+                    }
                 ))),
             };
         }
