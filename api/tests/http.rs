@@ -625,9 +625,16 @@ async fn the_openapi_document_matches_the_routes() {
     // Every field a real response carries is documented, and every required one is there.
     let (_, status_body) = s.get(&format!("/status/{job_id}"), Some(KEY_A)).await;
     let (_, presigned_body) = s.get("/presigned-url", Some(KEY_A)).await;
+    let (_, process_body) = s.process(KEY_A, &uri).await;
+    let (_, error_body) = s.get("/status/nope", Some(KEY_A)).await;
+    s.jobs.complete(job_id, results_for(job_id)).await.unwrap();
+    let (_, results_body) = s.get(&format!("/results/{job_id}"), Some(KEY_A)).await;
     for (schema, body) in [
         ("JobStatus", &status_body),
         ("PresignedUpload", &presigned_body),
+        ("ProcessAccepted", &process_body),
+        ("JobResults", &results_body),
+        ("Error", &error_body),
     ] {
         let schema = &doc["components"]["schemas"][schema];
         let properties = schema["properties"].as_object().unwrap();
