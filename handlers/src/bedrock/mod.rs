@@ -1,0 +1,49 @@
+//! Amazon Bedrock behind the model ports: vision and text through the Converse API with a forced
+//! tool call ([`converse`]), images through InvokeModel on a Stability model ([`stability`]).
+
+pub mod converse;
+pub mod document;
+pub mod schema;
+pub mod stability;
+
+use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use steps::ports::ModelError;
+
+pub use converse::ConverseModels;
+pub use stability::StabilityImages;
+
+use crate::aws_error::{Failure, classify};
+
+/// A failed Bedrock call as a `ModelError`: throttling, 5xx and timeouts are `Transient`
+/// (`PetAvatar.Transient`, retried by the state machine); a refusal by a content filter is
+/// `ContentFiltered`; the rest (access denied, unknown model, invalid request) is `Permanent`.
+pub fn model_error<E>(err: &SdkError<E, HttpResponse>) -> ModelError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match classify(err) {
+        Failure::Transient(m) => ModelError::Transient(m),
+        Failure::Permanent { code, message } => {
+            if code.as_deref() == Some("ValidationException") && mentions_moderation(&message) {
+                ModelError::ContentFiltered(message)
+            } else {
+                ModelError::Permanent(message)
+            }
+        }
+    }
+}
+
+/// Stability models answer a moderated prompt with a 400 whose message says so.
+fn mentions_moderation(message: &str) -> bool {
+    let lower = message.to_lowercase();
+    [
+        "content moderation",
+        "content filter",
+        "flagged",
+        "filtered",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+}

@@ -1,0 +1,6 @@
+//! Lambda: the MapCareer stage of the pipeline (a Task in statemachine/pipeline.asl.json).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    handlers::lambda::stage::serve(steps::StageName::MapCareer).await
+}
