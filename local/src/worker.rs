@@ -169,6 +169,11 @@ pub async fn reconcile(jobs: &dyn JobStore, change: &ExecutionStatusChange) {
         if job.status.is_terminal() {
             return;
         }
+        if change.status == ExecutionStatus::Succeeded {
+            // RecordResult is the last state: a succeeded execution has written its job.
+            tracing::error!(status = %job.status, "execution succeeded but its job is not terminal");
+            return;
+        }
         let error = match change.status {
             ExecutionStatus::TimedOut => JobError {
                 code: "States.Timeout".into(),
