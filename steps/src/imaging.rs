@@ -486,7 +486,7 @@ mod heic {
             .primary_image_handle()
             .map_err(|e| StageError::InvalidImage(format!("corrupt HEIC: {e}")))?;
         let image = handle
-            .decode(ColorSpace::Rgb(RgbChroma::Rgb), false)
+            .decode(ColorSpace::Rgb(RgbChroma::Rgb), None)
             .map_err(|e| StageError::InvalidImage(format!("cannot decode HEIC: {e}")))?;
         let planes = image.planes();
         let plane = planes
