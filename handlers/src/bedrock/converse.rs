@@ -23,8 +23,8 @@ use steps::ports::{
 };
 use steps::{CareerProfile, IdentityDraft};
 
+use super::converse_error;
 use super::document::{to_document, to_value};
-use super::model_error;
 use super::schema::{self, ToolDef, VisionOutcome};
 use crate::telemetry;
 
@@ -128,7 +128,7 @@ impl ConverseModels {
         let output = match result {
             Ok(output) => output,
             Err(e) => {
-                let error = model_error(&e);
+                let error = converse_error(&e);
                 telemetry::model_call(model_id, operation, millis, Some(error_kind(&error)));
                 return Err(error);
             }

@@ -7,6 +7,8 @@ pub mod schema;
 pub mod stability;
 
 use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
+use aws_sdk_bedrockruntime::operation::converse::ConverseError;
+use aws_sdk_bedrockruntime::operation::invoke_model::InvokeModelError;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use steps::ports::ModelError;
@@ -32,6 +34,36 @@ where
                 ModelError::Permanent(message)
             }
         }
+    }
+}
+
+/// Throttling, a dependency's outage or slowness (by the modeled error, whatever its metadata).
+pub fn converse_error(err: &SdkError<ConverseError, HttpResponse>) -> ModelError {
+    use ConverseError as E;
+    match err.as_service_error() {
+        Some(
+            e @ (E::ThrottlingException(_)
+            | E::ServiceUnavailableException(_)
+            | E::InternalServerException(_)
+            | E::ModelTimeoutException(_)
+            | E::ModelNotReadyException(_)),
+        ) => ModelError::Transient(e.to_string()),
+        _ => model_error(err),
+    }
+}
+
+/// As [`converse_error`], for InvokeModel.
+pub fn invoke_model_error(err: &SdkError<InvokeModelError, HttpResponse>) -> ModelError {
+    use InvokeModelError as E;
+    match err.as_service_error() {
+        Some(
+            e @ (E::ThrottlingException(_)
+            | E::ServiceUnavailableException(_)
+            | E::InternalServerException(_)
+            | E::ModelTimeoutException(_)
+            | E::ModelNotReadyException(_)),
+        ) => ModelError::Transient(e.to_string()),
+        _ => model_error(err),
     }
 }
 

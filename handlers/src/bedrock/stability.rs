@@ -16,7 +16,7 @@ use steps::ImageFormat;
 use steps::ports::{GeneratedImage, ImageGenerator, ImageRequest, ModelError};
 
 use super::converse::error_kind;
-use super::model_error;
+use super::invoke_model_error;
 use crate::telemetry;
 
 /// The largest seed the Stability models accept.
@@ -113,7 +113,7 @@ impl ImageGenerator for StabilityImages {
         let millis = started.elapsed().as_secs_f64() * 1000.0;
         let generated = match result {
             Ok(output) => image_from_response(output.body().as_ref(), &self.model_id),
-            Err(e) => Err(model_error(&e)),
+            Err(e) => Err(invoke_model_error(&e)),
         };
         telemetry::model_call(
             &self.model_id,

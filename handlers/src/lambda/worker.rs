@@ -93,7 +93,6 @@ impl Worker<'_> {
             let result = self.start(&parsed).await;
             match &result {
                 Ok(Outcome::Started(Started::New { execution_arn })) => {
-                    telemetry::job_event("JobsStarted", &parsed.job_id.to_string());
                     tracing::info!(%execution_arn, "pipeline started");
                 }
                 Ok(Outcome::Started(Started::AlreadyExisted { execution_arn })) => {

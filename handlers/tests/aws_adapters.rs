@@ -1,0 +1,738 @@
+//! The AWS adapters against moto's server over HTTP (the real SDK clients, real requests).
+//! Needs moto: `bash handlers/scripts/test-adapters.sh` installs it into target/moto-venv.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::s3::S3Event;
+use aws_lambda_events::event::sqs::SqsEvent;
+use bytes::Bytes;
+use chrono::Utc;
+use common::{Moto, create_bucket, create_jobs_table, create_queue, create_state_machine};
+use handlers::dynamodb::DynamoJobStore;
+use handlers::lambda::reconciler::{self, ExecutionStatusChange};
+use handlers::lambda::s3_event::{self, S3EventHandler};
+use handlers::lambda::worker::Worker;
+use handlers::post_policy::verify;
+use handlers::s3::{PresignTarget, S3ObjectStore, S3Presigner};
+use handlers::sfn::{ExecutionInput, PipelineStarter, Started};
+use handlers::sqs::SqsJobQueue;
+use serde_json::{Value, json};
+use steps::ports::{
+    JobMessage, JobQueue, JobStore, JobStoreError, ObjectStore, ObjectStoreError, PostPolicy,
+    Presigner,
+};
+use steps::{Job, JobError, JobStatus, Stage};
+use uuid::Uuid;
+
+fn new_job(upload_key: Option<&str>) -> Job {
+    let id = Uuid::new_v4();
+    let key = upload_key.map_or_else(|| format!("uploads/{id}/original.png"), str::to_owned);
+    Job::new(id, "key-owner", key, Utc::now())
+}
+
+#[tokio::test]
+async fn s3_objects_round_trip() {
+    let moto = Moto::start();
+    let clients = moto.clients(&moto.settings(&[])).await;
+    create_bucket(&clients.s3, "uploads").await;
+    let store = S3ObjectStore::new(clients.s3.clone(), "uploads");
+
+    let body = Bytes::from_static(b"\x89PNG\r\n\x1a\nnot really");
+    store
+        .put("work/j/normalized.jpg", body.clone(), "image/jpeg")
+        .await
+        .unwrap();
+    assert_eq!(store.get("work/j/normalized.jpg").await.unwrap(), body);
+    let meta = store.head("work/j/normalized.jpg").await.unwrap();
+    assert_eq!(meta.size, body.len() as u64);
+    assert_eq!(meta.content_type.as_deref(), Some("image/jpeg"));
+
+    assert_eq!(
+        store.get("missing").await,
+        Err(ObjectStoreError::NotFound("missing".into()))
+    );
+    assert_eq!(
+        store.head("missing").await,
+        Err(ObjectStoreError::NotFound("missing".into()))
+    );
+    // A bucket that does not exist is no NotFound of the key: the caller must see a real error.
+    let nowhere = S3ObjectStore::new(clients.s3.clone(), "no-such-bucket");
+    assert!(matches!(
+        nowhere.get("k").await,
+        Err(ObjectStoreError::Other(_))
+    ));
+}
+
+fn presigner(moto: &Moto, clients: &handlers::wiring::Clients, bucket: &str) -> S3Presigner {
+    S3Presigner::new(
+        clients.s3.clone(),
+        clients.sdk.credentials_provider().unwrap(),
+        PresignTarget {
+            bucket: bucket.into(),
+            region: common::REGION.into(),
+            endpoint: Some(moto.url.clone()),
+            path_style: true,
+        },
+    )
+}
+
+async fn post_upload(
+    url: &str,
+    fields: &BTreeMap<String, String>,
+    file: Vec<u8>,
+    content_type: &str,
+) -> reqwest::Response {
+    let mut form = reqwest::multipart::Form::new();
+    for (k, v) in fields {
+        form = form.text(k.clone(), v.clone());
+    }
+    let part = reqwest::multipart::Part::bytes(file)
+        .file_name("photo")
+        .mime_str(content_type)
+        .unwrap();
+    form = form.part("file", part);
+    reqwest::Client::new()
+        .post(url)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Recomputes the signature of a presigned POST with Python's standard library — an
+/// implementation independent of ours — following the SigV4 POST algorithm.
+fn python_signature(secret: &str, fields: &BTreeMap<String, String>) -> String {
+    let script = r#"
+import hmac, hashlib, sys
+secret, credential, policy = sys.argv[1], sys.argv[2], sys.argv[3]
+_, date, region, service, _ = credential.split('/')
+def h(key, msg): return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+key = h(h(h(h(('AWS4' + secret).encode(), date), region), service), 'aws4_request')
+print(hmac.new(key, policy.encode(), hashlib.sha256).hexdigest())
+"#;
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            script,
+            secret,
+            &fields["x-amz-credential"],
+            &fields["policy"],
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn presigned_post_uploads_what_the_policy_allows() {
+    let moto = Moto::start();
+    let clients = moto.clients(&moto.settings(&[])).await;
+    create_bucket(&clients.s3, "uploads").await;
+    let presigner = presigner(&moto, &clients, "uploads");
+    let key = format!("uploads/{}/original.png", Uuid::new_v4());
+    let post = presigner
+        .presign_post(PostPolicy {
+            key: key.clone(),
+            content_types: vec!["image/png".into()],
+            max_bytes: 50 * 1024 * 1024,
+            expires_in: Duration::from_secs(900),
+        })
+        .await
+        .unwrap();
+    assert_eq!(post.url, format!("{}/uploads", moto.url));
+    assert!((post.expires_at - Utc::now()).num_seconds() > 890);
+
+    // Our signature agrees with an independent computation.
+    assert_eq!(
+        post.fields["x-amz-signature"],
+        python_signature(common::SECRET_KEY, &post.fields)
+    );
+
+    // The upload S3 would accept: moto stores it where the policy says.
+    let photo = vec![7u8; 4096];
+    let now = Utc::now();
+    assert_eq!(
+        verify::check_upload(
+            &post.fields,
+            photo.len() as u64,
+            common::SECRET_KEY,
+            "uploads",
+            now
+        ),
+        Ok(())
+    );
+    let response = post_upload(&post.url, &post.fields, photo.clone(), "image/png").await;
+    assert!(
+        response.status().is_success(),
+        "POST upload: {}",
+        response.status()
+    );
+    let stored = S3ObjectStore::new(clients.s3.clone(), "uploads");
+    assert_eq!(stored.get(&key).await.unwrap().len(), photo.len());
+    assert_eq!(
+        stored.head(&key).await.unwrap().content_type.as_deref(),
+        Some("image/png")
+    );
+
+    // What S3 would refuse (moto does not check policies; S3's documented rules do).
+    let too_big = 50 * 1024 * 1024 + 1;
+    assert!(matches!(
+        verify::check_upload(&post.fields, too_big, common::SECRET_KEY, "uploads", now),
+        Err(verify::Refusal::EntityTooLargeOrSmall { .. })
+    ));
+    let mut gif = post.fields.clone();
+    gif.insert("Content-Type".into(), "image/gif".into());
+    assert!(matches!(
+        verify::check_upload(&gif, 10, common::SECRET_KEY, "uploads", now),
+        Err(verify::Refusal::ConditionFailed(_))
+    ));
+    let mut other_key = post.fields.clone();
+    other_key.insert("key".into(), "uploads/someone-else/original.png".into());
+    assert!(matches!(
+        verify::check_upload(&other_key, 10, common::SECRET_KEY, "uploads", now),
+        Err(verify::Refusal::ConditionFailed(_))
+    ));
+    assert_eq!(
+        verify::check_upload(
+            &post.fields,
+            10,
+            common::SECRET_KEY,
+            "uploads",
+            now + chrono::Duration::seconds(901)
+        ),
+        Err(verify::Refusal::Expired)
+    );
+
+    // One content type per policy: a choice cannot be expressed exactly.
+    let several = presigner
+        .presign_post(PostPolicy {
+            key,
+            content_types: vec!["image/png".into(), "image/jpeg".into()],
+            max_bytes: 10,
+            expires_in: Duration::from_secs(60),
+        })
+        .await;
+    assert!(several.is_err());
+}
+
+#[tokio::test]
+async fn presigned_get_downloads_for_an_hour() {
+    let moto = Moto::start();
+    let clients = moto.clients(&moto.settings(&[])).await;
+    create_bucket(&clients.s3, "generated").await;
+    let store = S3ObjectStore::new(clients.s3.clone(), "generated");
+    store
+        .put(
+            "generated/j/avatar.png",
+            Bytes::from_static(b"avatar bytes"),
+            "image/png",
+        )
+        .await
+        .unwrap();
+    let url = presigner(&moto, &clients, "generated")
+        .presign_get("generated/j/avatar.png", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert!(
+        url.starts_with(&format!("{}/generated/generated/j/avatar.png?", moto.url)),
+        "{url}"
+    );
+    assert!(url.contains("X-Amz-Expires=3600"), "{url}");
+    assert!(url.contains("X-Amz-Signature="), "{url}");
+    let body = reqwest::get(&url).await.unwrap();
+    assert!(body.status().is_success());
+    assert_eq!(body.bytes().await.unwrap().as_ref(), b"avatar bytes");
+}
+
+async fn job_store(moto: &Moto) -> (DynamoJobStore, aws_sdk_dynamodb::Client) {
+    let clients = moto.clients(&moto.settings(&[])).await;
+    create_jobs_table(&clients.dynamodb, "jobs").await;
+    (
+        DynamoJobStore::new(clients.dynamodb.clone(), "jobs"),
+        clients.dynamodb,
+    )
+}
+
+fn results_for(job_id: Uuid) -> steps::JobResults {
+    let analysis: steps::PetAnalysis = serde_json::from_value(json!({
+        "species": "dog", "breed": "collie", "expression": "alert", "posture": "sitting",
+        "personality": steps::DIMENSIONS.iter().map(|(n, _)| ((*n).to_owned(), json!(50))).collect::<serde_json::Map<_, _>>(),
+        "dominant_traits": ["energy", "playfulness", "curiosity"], "vibe": "v", "palette": ["#000000"],
+        "model": "offline"
+    }))
+    .unwrap();
+    let career: steps::CareerProfile = serde_json::from_value(json!({
+        "job_title": "Director", "seniority": "senior", "industry": "i", "work_style": "w",
+        "attire": "suit", "background": "office", "confidence": 0.75, "key_traits": ["focus"], "model": "offline"
+    }))
+    .unwrap();
+    let identity: steps::IdentityPackage = serde_json::from_value(json!({
+        "name": "Rex", "job_title": "Director", "seniority": "senior", "bio": ["a", "b", "c"],
+        "skills": ["s1", "s2", "s3", "s4", "s5"], "trajectory": {"past": "p", "present": "n", "future": "f"},
+        "similarity": {"score": 80, "breakdown": {"trait_alignment": 80.5, "career_fit": 75.0, "dominant_overlap": 50.0, "seniority_fit": 100.0}},
+        "model": "offline"
+    }))
+    .unwrap();
+    steps::JobResults {
+        avatar_key: format!("generated/{job_id}/avatar.png"),
+        identity_package: identity,
+        pet_analysis: analysis,
+        career_profile: career,
+    }
+}
+
+#[tokio::test]
+async fn job_store_enforces_the_lifecycle_with_conditional_writes() {
+    let moto = Moto::start();
+    let (jobs, dynamodb) = job_store(&moto).await;
+    let job = new_job(None);
+    let id = job.job_id;
+    jobs.create(job.clone()).await.unwrap();
+    assert_eq!(jobs.get(id).await.unwrap(), job);
+    assert_eq!(
+        jobs.create(job.clone()).await,
+        Err(JobStoreError::AlreadyExists(id))
+    );
+
+    // TTL: the table expires items by `ttl`, seven days after creation.
+    let ttl = dynamodb
+        .describe_time_to_live()
+        .table_name("jobs")
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description.unwrap();
+    assert_eq!(ttl.attribute_name(), Some("ttl"));
+    assert_eq!(
+        jobs.get(id).await.unwrap().ttl - job.created_at.timestamp(),
+        7 * 24 * 3600
+    );
+
+    let advanced = jobs.advance(id, Stage::ValidateImage, 10).await.unwrap();
+    assert_eq!(
+        (advanced.status, advanced.stage, advanced.progress),
+        (JobStatus::Processing, Stage::ValidateImage, 10)
+    );
+    // The parallel branches in either order: progress and stage never go back.
+    jobs.advance(id, Stage::WriteIdentity, 65).await.unwrap();
+    let later = jobs.advance(id, Stage::GenerateAvatar, 60).await.unwrap();
+    assert_eq!(
+        (later.status, later.stage, later.progress),
+        (JobStatus::Processing, Stage::WriteIdentity, 65)
+    );
+
+    let arn = "arn:aws:states:us-east-1:123456789012:execution:P:x";
+    assert_eq!(
+        jobs.set_execution_arn(id, arn)
+            .await
+            .unwrap()
+            .execution_arn
+            .as_deref(),
+        Some(arn)
+    );
+
+    let done = jobs.complete(id, results_for(id)).await.unwrap();
+    assert_eq!(
+        (done.status, done.stage, done.progress),
+        (JobStatus::Completed, Stage::Completed, 100)
+    );
+    assert_eq!(
+        done.identity_package,
+        Some(results_for(id).identity_package)
+    );
+    assert_eq!(jobs.get(id).await.unwrap(), done);
+
+    // Terminal: nothing moves it any more.
+    let error = JobError {
+        code: "PetAvatar.Internal".into(),
+        message: "late".into(),
+    };
+    for refused in [
+        jobs.fail(id, error.clone()).await,
+        jobs.advance(id, Stage::RecordResult, 90).await,
+        jobs.complete(id, results_for(id)).await,
+    ] {
+        assert!(
+            matches!(
+                refused,
+                Err(JobStoreError::Conflict {
+                    current: JobStatus::Completed,
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(jobs.get(id).await.unwrap(), done);
+
+    let missing = Uuid::new_v4();
+    assert_eq!(
+        jobs.get(missing).await,
+        Err(JobStoreError::NotFound(missing))
+    );
+    assert_eq!(
+        jobs.advance(missing, Stage::AnalyzePet, 25).await,
+        Err(JobStoreError::NotFound(missing))
+    );
+    assert_eq!(
+        jobs.fail(missing, error).await,
+        Err(JobStoreError::NotFound(missing))
+    );
+}
+
+#[tokio::test]
+async fn racing_terminal_writes_let_exactly_one_win() {
+    let moto = Moto::start();
+    let (jobs, _) = job_store(&moto).await;
+    let jobs = Arc::new(jobs);
+    for _ in 0..5 {
+        let job = new_job(None);
+        let id = job.job_id;
+        jobs.create(job).await.unwrap();
+        jobs.advance(id, Stage::RecordResult, 90).await.unwrap();
+        let error = JobError {
+            code: "States.Timeout".into(),
+            message: "timed out".into(),
+        };
+        let (completed, failed) =
+            tokio::join!(jobs.complete(id, results_for(id)), jobs.fail(id, error));
+        assert_eq!(
+            completed.is_ok() as u8 + failed.is_ok() as u8,
+            1,
+            "{completed:?} / {failed:?}"
+        );
+        let winner = jobs.get(id).await.unwrap().status;
+        assert_eq!(
+            winner,
+            if completed.is_ok() {
+                JobStatus::Completed
+            } else {
+                JobStatus::Failed
+            }
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_queue_carries_job_messages() {
+    let moto = Moto::start();
+    let clients = moto.clients(&moto.settings(&[])).await;
+    let sqs = clients.sqs();
+    let url = create_queue(&sqs, "jobs").await;
+    let message = JobMessage {
+        job_id: Uuid::new_v4(),
+        s3_upload_key: "uploads/x/original.png".into(),
+        timestamp: Utc::now(),
+    };
+    SqsJobQueue::new(sqs.clone(), &url)
+        .send(message.clone())
+        .await
+        .unwrap();
+    let received = sqs
+        .receive_message()
+        .queue_url(&url)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    let bodies: Vec<JobMessage> = received
+        .messages()
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .collect();
+    assert_eq!(bodies, vec![message.clone()]);
+
+    let nowhere = SqsJobQueue::new(sqs, format!("{}/123456789012/no-such-queue", moto.url));
+    assert!(nowhere.send(message).await.is_err());
+}
+
+#[tokio::test]
+async fn starting_the_pipeline_twice_yields_one_execution() {
+    let moto = Moto::start();
+    moto.configure(json!({"stepfunctions": {"execute_state_machine": false}}))
+        .await;
+    let clients = moto.clients(&moto.settings(&[])).await;
+    let sfn = clients.sfn();
+    let machine = create_state_machine(&sfn, "Pipeline").await;
+    let starter = PipelineStarter::new(sfn.clone(), &machine);
+    let input = ExecutionInput {
+        job_id: Uuid::new_v4(),
+        bucket: "uploads".into(),
+        key: "uploads/x/original.png".into(),
+        species_hint: None,
+    };
+    let first = starter.start(&input).await.unwrap();
+    assert!(matches!(first, Started::New { .. }));
+    let second = starter.start(&input).await.unwrap();
+    assert_eq!(second.execution_arn(), first.execution_arn());
+    assert_eq!(
+        first.execution_arn(),
+        handlers::sfn::execution_arn(&machine, &input.job_id.to_string())
+    );
+
+    // Another input under the same name is ExecutionAlreadyExists: still the job's execution.
+    let other = ExecutionInput {
+        key: "uploads/x/original.jpg".into(),
+        ..input.clone()
+    };
+    let third = starter.start(&other).await.unwrap();
+    assert_eq!(third.execution_arn(), first.execution_arn());
+
+    let executions = sfn
+        .list_executions()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(executions.executions().len(), 1);
+    let described = sfn
+        .describe_execution()
+        .execution_arn(first.execution_arn())
+        .send()
+        .await
+        .unwrap();
+    let sent: Value = serde_json::from_str(described.input().unwrap()).unwrap();
+    assert_eq!(
+        sent,
+        json!({"job_id": input.job_id, "bucket": "uploads", "key": "uploads/x/original.png", "species_hint": null})
+    );
+}
+
+fn sqs_event(bodies: &[(&str, String)]) -> SqsEvent {
+    serde_json::from_value(json!({
+        "Records": bodies.iter().map(|(id, body)| json!({
+            "messageId": id, "receiptHandle": "r", "body": body, "attributes": {},
+            "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:jobs", "awsRegion": "us-east-1"
+        })).collect::<Vec<_>>()
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_worker_starts_each_job_once_and_reports_failures_per_message() {
+    let moto = Moto::start();
+    moto.configure(json!({"stepfunctions": {"execute_state_machine": false}}))
+        .await;
+    let (jobs, _) = job_store(&moto).await;
+    let clients = moto.clients(&moto.settings(&[])).await;
+    let sfn = clients.sfn();
+    let machine = create_state_machine(&sfn, "Pipeline").await;
+    let starter = PipelineStarter::new(sfn.clone(), &machine);
+    let worker = Worker {
+        jobs: &jobs,
+        starter: &starter,
+        uploads_bucket: "uploads",
+    };
+
+    let job = new_job(None);
+    jobs.create(job.clone()).await.unwrap();
+    let done = new_job(None);
+    jobs.create(done.clone()).await.unwrap();
+    jobs.fail(
+        done.job_id,
+        JobError {
+            code: "X".into(),
+            message: "m".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let message = |job: &Job| {
+        serde_json::to_string(&JobMessage {
+            job_id: job.job_id,
+            s3_upload_key: job.upload_key.clone(),
+            timestamp: Utc::now(),
+        })
+        .unwrap()
+    };
+    let ghost = new_job(None);
+
+    let response = worker
+        .handle(sqs_event(&[
+            ("m1", message(&job)),
+            ("m2", message(&job)), // the S3 event and POST /process both queued it
+            ("m3", "not json".into()),
+            ("m4", message(&ghost)),
+            ("m5", message(&done)),
+        ]))
+        .await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["m3", "m4"]);
+
+    let executions = sfn
+        .list_executions()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        executions.executions().len(),
+        1,
+        "one execution for the job, none for the failed one"
+    );
+    let expected_arn = handlers::sfn::execution_arn(&machine, &job.job_id.to_string());
+    assert_eq!(
+        jobs.get(job.job_id).await.unwrap().execution_arn.as_deref(),
+        Some(expected_arn.as_str())
+    );
+
+    // Redelivery: still one execution, and no failure.
+    let again = worker.handle(sqs_event(&[("m6", message(&job))])).await;
+    assert!(again.batch_item_failures.is_empty());
+    let executions = sfn
+        .list_executions()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(executions.executions().len(), 1);
+}
+
+fn s3_event(bucket: &str, key: &str) -> S3Event {
+    serde_json::from_value(json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-28T10:00:00.000Z", "eventName": "ObjectCreated:Post",
+        "userIdentity": {"principalId": "AWS:X"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {}, "s3": {"s3SchemaVersion": "1.0", "configurationId": "uploads",
+            "bucket": {"name": bucket, "ownerIdentity": {"principalId": "X"}, "arn": format!("arn:aws:s3:::{bucket}")},
+            "object": {"key": key, "size": 1024, "eTag": "e", "sequencer": "1"}}
+    }]}))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_upload_event_queues_its_job_once() {
+    let moto = Moto::start();
+    let (jobs, _) = job_store(&moto).await;
+    let clients = moto.clients(&moto.settings(&[])).await;
+    let sqs = clients.sqs();
+    let url = create_queue(&sqs, "jobs").await;
+    let queue = SqsJobQueue::new(sqs.clone(), &url);
+    let handler = S3EventHandler {
+        jobs: &jobs,
+        queue: &queue,
+        uploads_bucket: "uploads",
+    };
+
+    let job = new_job(None);
+    jobs.create(job.clone()).await.unwrap();
+    let outcomes = handler
+        .handle(s3_event("uploads", &job.upload_key))
+        .await
+        .unwrap();
+    assert_eq!(outcomes, [s3_event::Outcome::Queued]);
+    let received = sqs.receive_message().queue_url(&url).send().await.unwrap();
+    let message: JobMessage = serde_json::from_str(received.messages()[0].body().unwrap()).unwrap();
+    assert_eq!(
+        (message.job_id, message.s3_upload_key),
+        (job.job_id, job.upload_key.clone())
+    );
+
+    // Already underway: not queued again. Unknown job or foreign key: ignored, not retried.
+    jobs.advance(job.job_id, Stage::ValidateImage, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        handler
+            .handle(s3_event("uploads", &job.upload_key))
+            .await
+            .unwrap(),
+        [s3_event::Outcome::AlreadyUnderway]
+    );
+    let ghost = new_job(None);
+    assert!(matches!(
+        handler
+            .handle(s3_event("uploads", &ghost.upload_key))
+            .await
+            .unwrap()[0],
+        s3_event::Outcome::Ignored(_)
+    ));
+    assert!(matches!(
+        handler
+            .handle(s3_event("uploads", "work/x/normalized.jpg"))
+            .await
+            .unwrap()[0],
+        s3_event::Outcome::Ignored(_)
+    ));
+    assert!(matches!(
+        handler
+            .handle(s3_event("other", &job.upload_key))
+            .await
+            .unwrap()[0],
+        s3_event::Outcome::Ignored(_)
+    ));
+}
+
+#[tokio::test]
+async fn the_reconciler_fails_unfinished_jobs_only() {
+    let moto = Moto::start();
+    let (jobs, _) = job_store(&moto).await;
+    let change = |job: &Job, status: &str| {
+        ExecutionStatusChange {
+        execution_arn: format!("arn:aws:states:us-east-1:123456789012:execution:P:{}", job.job_id),
+        state_machine_arn: None,
+        name: job.job_id.to_string(),
+        status: status.into(),
+        input: Some(json!({"job_id": job.job_id, "bucket": "uploads", "key": job.upload_key, "species_hint": null}).to_string()),
+        error: None,
+        cause: None,
+    }
+    };
+
+    let stuck = new_job(None);
+    jobs.create(stuck.clone()).await.unwrap();
+    jobs.advance(stuck.job_id, Stage::AnalyzePet, 25)
+        .await
+        .unwrap();
+    let outcome = reconciler::reconcile(&jobs, &change(&stuck, "TIMED_OUT"))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, reconciler::Outcome::MarkedFailed(_)));
+    let failed = jobs.get(stuck.job_id).await.unwrap();
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert_eq!(
+        failed.stage,
+        Stage::AnalyzePet,
+        "the stage where it stopped is kept"
+    );
+    assert_eq!(failed.error.unwrap().code, "States.Timeout");
+
+    let finished = new_job(None);
+    jobs.create(finished.clone()).await.unwrap();
+    jobs.complete(finished.job_id, results_for(finished.job_id))
+        .await
+        .unwrap();
+    let outcome = reconciler::reconcile(&jobs, &change(&finished, "ABORTED"))
+        .await
+        .unwrap();
+    assert_eq!(outcome, reconciler::Outcome::AlreadyTerminal);
+    assert_eq!(
+        jobs.get(finished.job_id).await.unwrap().status,
+        JobStatus::Completed
+    );
+
+    let running = new_job(None);
+    jobs.create(running.clone()).await.unwrap();
+    let outcome = reconciler::reconcile(&jobs, &change(&running, "SUCCEEDED"))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, reconciler::Outcome::Ignored(_)));
+    assert_eq!(
+        jobs.get(running.job_id).await.unwrap().status,
+        JobStatus::Queued
+    );
+}
