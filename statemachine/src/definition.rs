@@ -198,10 +198,9 @@ pub(crate) struct Common {
     pub retry: Vec<Retrier>,
     pub catch: Vec<Catcher>,
     pub assign: Option<Value>,
-    // JSONata fields: parsed now, evaluated once the JSONata wiring lands.
-    #[allow(dead_code)]
+    /// JSONata: the task payload / branch input (`Arguments`).
     pub arguments: Option<Value>,
-    #[allow(dead_code)]
+    /// JSONata: the state output (`Output`); `Some(Null)` is the literal `null`.
     pub output: Option<Value>,
 }
 
@@ -243,6 +242,8 @@ pub(crate) struct MapSpec {
     pub processor: Arc<Machine>,
     pub distributed: bool,
     pub items_path: PathField,
+    /// JSONata: the items (`Items`), a literal array or an expression.
+    pub items: Option<Value>,
     pub item_selector: Option<Value>,
     pub label: Option<String>,
 }
@@ -342,6 +343,7 @@ impl State {
                     processor,
                     distributed,
                     items_path: PathField::from_value(body.get("ItemsPath")),
+                    items: body.get("Items").cloned(),
                     item_selector: body.get("ItemSelector").cloned(),
                     label: body
                         .get("Label")

@@ -25,8 +25,16 @@ use crate::history::{HistoryEvent, MAX_HISTORY_EVENTS, MAX_PAYLOAD_BYTES, not_tr
 use crate::payload::{
     Scope, StateError, apply_template, merge_result, resolve, select_path, to_text,
 };
+use crate::query::{self, StatesVar};
 use crate::retry::{delay_seconds, find_catcher, find_retrier, to_duration};
 use crate::store::{ExecutionRecord, StatusUpdate, StoredEvent};
+
+mod jsonata_states;
+
+use jsonata_states::{jsonata_map_inputs, jsonata_tolerated_limits};
+
+/// The longest Wait AWS accepts, in seconds (a Java `int`).
+const MAX_WAIT_SECONDS: i64 = i32::MAX as i64;
 
 pub(crate) struct RunSetup {
     pub arn: String,
@@ -421,9 +429,10 @@ impl Run {
         };
         let root = self.def.root.clone();
         let input = self.input.clone();
-        let deadline = self.def.timeout_seconds.map(|s| {
-            self.start_date + chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
-        });
+        let deadline = self
+            .def
+            .timeout_seconds
+            .map(|s| after_seconds(self.start_date, i64::try_from(s).unwrap_or(i64::MAX)));
         let outcome = {
             let fut = self.run_machine(&root, input, &mut th);
             match deadline {
@@ -694,9 +703,8 @@ impl Run {
         th.set_current(Some(ty));
         th.assigned = None;
         let result = if state.common.query_language == QueryLanguage::Jsonata {
-            Err(Flow::Fail(StateError::runtime(
-                "JSONata states are not supported by this engine yet",
-            )))
+            self.run_jsonata_state_body(state, input, th, &entered)
+                .await
         } else {
             self.run_state_body(state, input, th, &entered).await
         };
@@ -821,6 +829,11 @@ impl Run {
             StateKind::Wait => {
                 let effective = select_path(&c.input_path, &input, &scope)?;
                 let until = self.wait_target(state, &effective, &scope, &entered.timestamp)?;
+                if (until - entered.timestamp).num_seconds() > MAX_WAIT_SECONDS {
+                    return Err(Flow::Fail(StateError::runtime(
+                        "Wait state delay is too long.",
+                    )));
+                }
                 if self.take_recorded_peek_exit(th, state).is_none() {
                     self.sleep_until(th, until).await;
                 }
@@ -863,11 +876,7 @@ impl Run {
     ) -> Result<(), Flow> {
         let values = apply_template(assign, result, scope)?;
         if let Value::Object(m) = values {
-            let assigned = th.assigned.get_or_insert_with(Map::new);
-            for (k, v) in m {
-                assigned.insert(k.clone(), Value::String(to_text(&v)));
-                th.vars.insert(k, v);
-            }
+            apply_assignments(th, m);
         }
         Ok(())
     }
@@ -915,7 +924,7 @@ impl Run {
     ) -> Result<DateTime<Utc>, StateError> {
         let raw = &state.raw;
         if let Some(s) = raw.get("Seconds").and_then(Value::as_i64) {
-            return Ok(*entered + chrono::Duration::seconds(s));
+            return Ok(after_seconds(*entered, s));
         }
         if let Some(t) = raw.get("Timestamp").and_then(Value::as_str) {
             return parse_timestamp(t)
@@ -933,7 +942,7 @@ impl Run {
                 other => to_text(other),
             };
             return match v.as_i64() {
-                Some(s) if s >= 0 => Ok(*entered + chrono::Duration::seconds(s)),
+                Some(s) if s >= 0 => Ok(after_seconds(*entered, s)),
                 Some(_) => Err(StateError::runtime(format!(
                     "The SecondsPath parameter references a negative value: {p} == {shown}"
                 ))),
@@ -982,11 +991,16 @@ impl Run {
             *v += 1;
             *v
         };
+        let jsonata = c.query_language == QueryLanguage::Jsonata;
         loop {
             let ctx = self.context(state, &entered.timestamp, Some(retry_count));
-            let attempt = self
-                .attempt(state, &input, th, &ctx, retry_count, visit)
-                .await;
+            let attempt = if jsonata {
+                self.attempt_jsonata(state, &input, th, &ctx, (retry_count, visit), entered)
+                    .await
+            } else {
+                self.attempt(state, &input, th, &ctx, retry_count, visit, entered)
+                    .await
+            };
             let err = match attempt {
                 Ok(out) => return Ok((Self::next_of(state), out)),
                 Err(Flow::Halt) => return Err(Flow::Halt),
@@ -1014,9 +1028,12 @@ impl Run {
                 _ => {}
             }
             if let Some(i) = find_catcher(&c.catch, &err.error) {
-                return self
-                    .catch(state, &c.catch[i], &input, err, th, &ctx)
-                    .map(|(n, v)| (Some(n), v));
+                let caught = if jsonata {
+                    self.catch_jsonata(state, &c.catch[i], &input, err, th, &ctx, entered)
+                } else {
+                    self.catch(&c.catch[i], &input, err, th, &ctx)
+                };
+                return caught.map(|(n, v)| (Some(n), v));
             }
             return Err(Flow::Fail(err));
         }
@@ -1043,7 +1060,6 @@ impl Run {
 
     fn catch(
         &self,
-        state: &State,
         catcher: &Catcher,
         input: &Value,
         err: StateError,
@@ -1060,12 +1076,12 @@ impl Run {
             self.assign_value(th, a, &error_output, &scope)?;
         }
         let out = merge_result(&catcher.result_path, input, error_output)?;
-        let _ = state;
         Ok((catcher.next.clone(), out))
     }
 
     /// One attempt of a Task, Parallel or Map state: input processing, the work, result
     /// processing. Returns the state output.
+    #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
         state: &State,
@@ -1074,6 +1090,7 @@ impl Run {
         ctx: &Value,
         retry_count: u32,
         visit: u32,
+        entered: &HistoryEvent,
     ) -> Result<Value, Flow> {
         let c = &state.common;
         let vars = th.vars.clone();
@@ -1088,7 +1105,8 @@ impl Run {
                     Some(p) => apply_template(p, &effective, &scope)?,
                     None => effective.clone(),
                 };
-                self.run_task(state, params, &effective, th, &scope, retry_count)
+                let timeouts = jsonpath_task_timeouts(state, &effective, &scope)?;
+                self.run_task(state, params, timeouts, th, retry_count)
                     .await?
             }
             StateKind::Parallel { branches } => {
@@ -1100,7 +1118,11 @@ impl Run {
                     .await?
             }
             StateKind::Map(spec) => {
-                self.run_map(state, spec, &effective, th, &scope, visit, retry_count)
+                let query = MapQuery::JsonPath {
+                    effective: &effective,
+                    scope: &scope,
+                };
+                self.run_map(state, spec, query, th, (visit, retry_count), entered)
                     .await?
             }
             _ => effective.clone(),
@@ -1120,36 +1142,14 @@ impl Run {
         &self,
         state: &State,
         params: Value,
-        effective: &Value,
+        timeouts: TaskTimeouts,
         th: &mut Thread,
-        scope: &Scope<'_>,
         retry_count: u32,
     ) -> Result<Value, Flow> {
-        let StateKind::Task {
-            resource,
-            timeout_seconds,
-            timeout_seconds_path,
-            heartbeat_seconds,
-        } = &state.kind
-        else {
+        let StateKind::Task { resource, .. } = &state.kind else {
             return Err(Flow::Fail(StateError::runtime("not a Task state")));
         };
-        let timeout = match (timeout_seconds, timeout_seconds_path) {
-            (Some(v), _) => v.as_u64(),
-            (None, Some(p)) => {
-                let v = resolve(p, effective, scope).ok();
-                match v.as_ref().and_then(Value::as_u64).filter(|n| *n > 0) {
-                    Some(n) => Some(n),
-                    None => {
-                        return Err(Flow::Fail(StateError::runtime(format!(
-                            "The TimeoutSecondsPath parameter does not reference a valid input value. Invalid path '{p}'"
-                        ))));
-                    }
-                }
-            }
-            (None, None) => None,
-        };
-        let heartbeat = heartbeat_seconds.as_ref().and_then(Value::as_u64);
+        let TaskTimeouts { timeout, heartbeat } = timeouts;
         let kind = TaskKind::of(resource, &params);
         let (sched, started, succeeded, failed, timed_out) = kind.event_types();
         let mut sched_details = match &kind {
@@ -1197,8 +1197,9 @@ impl Run {
                 if th.in_child {
                     tokio::task::yield_now().await;
                 }
-                let deadline =
-                    timeout.map(|t| started_ev.timestamp + chrono::Duration::seconds(t as i64));
+                let deadline = timeout.map(|t| {
+                    after_seconds(started_ev.timestamp, i64::try_from(t).unwrap_or(i64::MAX))
+                });
                 let live = self
                     .invoke(state, &kind, params, th, retry_count, deadline)
                     .await;
@@ -1365,58 +1366,54 @@ impl Run {
 
     // ---- Map ----------------------------------------------------------------------------
 
-    #[allow(clippy::too_many_arguments)]
     async fn run_map(
         &self,
         state: &State,
         spec: &MapSpec,
-        effective: &Value,
+        query: MapQuery<'_>,
         th: &mut Thread,
-        scope: &Scope<'_>,
-        visit: u32,
-        attempt: u32,
+        (visit, attempt): (u32, u32),
+        entered: &HistoryEvent,
     ) -> Result<Value, Flow> {
-        let items = match &spec.items_path {
-            PathField::Path(p) => resolve(p, effective, scope)
-                .map_err(|e| StateError::runtime(format!("Invalid path '{p}' : {e}")))?,
-            _ => effective.clone(),
+        let (inputs, max_concurrency) = match &query {
+            MapQuery::JsonPath { effective, scope } => {
+                self.jsonpath_map_inputs(state, spec, effective, scope)?
+            }
+            MapQuery::Jsonata {
+                input,
+                context,
+                vars,
+            } => jsonata_map_inputs(state, spec, input, context, vars)
+                .map_err(|e| self.evaluation_failed(th, state, entered, e, false))?,
         };
-        let Value::Array(items) = items else {
-            return Err(Flow::Fail(StateError::runtime(format!(
-                "Item list must be a JSON array, but got {}",
-                to_text(&items)
-            ))));
-        };
-        let max_concurrency = self.max_concurrency(state, effective, scope)?;
-
-        let selector = spec
-            .item_selector
-            .as_ref()
-            .or(state.common.parameters.as_ref());
-        let mut inputs = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let v = match selector {
-                Some(sel) => {
-                    let mut ctx = scope.context.clone();
-                    if let Value::Object(m) = &mut ctx {
-                        m.insert("Map".into(), json!({"Item": {"Index": i, "Value": item}}));
-                    }
-                    let s2 = Scope {
-                        context: &ctx,
-                        vars: scope.vars,
-                    };
-                    apply_template(sel, effective, &s2)?
-                }
-                None => item.clone(),
-            };
-            inputs.push(v);
-        }
         self.emit(
             th,
             "MapStateStarted",
-            details(vec![("length", json!(items.len()))]),
+            details(vec![("length", json!(inputs.len()))]),
         )?;
-        let tolerated = self.tolerated_failures(state, effective, scope, items.len())?;
+        let limits = match &query {
+            MapQuery::JsonPath { effective, scope } => {
+                jsonpath_tolerated_limits(state, effective, scope)?
+            }
+            MapQuery::Jsonata {
+                input,
+                context,
+                vars,
+            } => {
+                let b = query::bindings(
+                    vars,
+                    &StatesVar {
+                        input,
+                        context,
+                        result: None,
+                        error_output: None,
+                    },
+                );
+                jsonata_tolerated_limits(state, &b)
+                    .map_err(|e| self.evaluation_failed(th, state, entered, e, false))?
+            }
+        };
+        let tolerated = tolerated_failures(limits, inputs.len())?;
         if spec.distributed {
             return self.run_distributed(spec, inputs, th, tolerated).await;
         }
@@ -1430,106 +1427,47 @@ impl Run {
         }
     }
 
-    /// Validates ToleratedFailureCount(Path) / ToleratedFailurePercentage(Path); returns the
-    /// number of failed items a distributed Map tolerates.
-    fn tolerated_failures(
+    /// JSONPath Map: the items (`ItemsPath`), each iteration's input (`ItemSelector` or
+    /// `Parameters`) and `MaxConcurrency(Path)`.
+    fn jsonpath_map_inputs(
         &self,
         state: &State,
+        spec: &MapSpec,
         effective: &Value,
         scope: &Scope<'_>,
-        items: usize,
-    ) -> Result<usize, StateError> {
-        let raw = &state.raw;
-        let count = match (
-            raw.get("ToleratedFailureCount"),
-            raw.get("ToleratedFailureCountPath").and_then(Value::as_str),
-        ) {
-            (Some(v), _) => Some(v.clone()),
-            (None, Some(p)) => {
-                let v = resolve(p, effective, scope)
-                    .map_err(|e| StateError::runtime(format!("Invalid path '{p}' : {e}")))?;
-                if !(v.is_i64() || v.is_u64()) {
-                    return Err(StateError::runtime(format!(
-                        "The ToleratedFailureCountPath field refers to value \"{}\" which is not a valid integer: {p}",
-                        match &v {
-                            Value::String(s) => s.clone(),
-                            o => to_text(o),
-                        }
-                    )));
-                }
-                Some(v)
-            }
-            _ => None,
+    ) -> Result<(Vec<Value>, usize), StateError> {
+        let items = match &spec.items_path {
+            PathField::Path(p) => resolve(p, effective, scope)
+                .map_err(|e| StateError::runtime(format!("Invalid path '{p}' : {e}")))?,
+            _ => effective.clone(),
         };
-        let pct = match (
-            raw.get("ToleratedFailurePercentage"),
-            raw.get("ToleratedFailurePercentagePath")
-                .and_then(Value::as_str),
-        ) {
-            (Some(v), _) => Some(v.clone()),
-            (None, Some(p)) => {
-                let v = resolve(p, effective, scope)
-                    .map_err(|e| StateError::runtime(format!("Invalid path '{p}' : {e}")))?;
-                if !v.is_number() {
-                    return Err(StateError::runtime(format!(
-                        "The ToleratedFailurePercentagePath field refers to value \"{}\" which is not a valid float: {p}",
-                        match &v {
-                            Value::String(s) => s.clone(),
-                            o => to_text(o),
-                        }
-                    )));
-                }
-                Some(v)
-            }
-            _ => None,
+        let Value::Array(items) = items else {
+            return Err(StateError::runtime(format!(
+                "Item list must be a JSON array, but got {}",
+                to_text(&items)
+            )));
         };
-        let mut tolerated = 0usize;
-        if let Some(c) = count {
-            match c.as_i64() {
-                Some(n) if n < 0 => {
-                    return Err(StateError::runtime(
-                        "ToleratedFailureCount cannot be negative.",
-                    ));
+        let max_concurrency = jsonpath_max_concurrency(state, effective, scope)?;
+        let selector = spec
+            .item_selector
+            .as_ref()
+            .or(state.common.parameters.as_ref());
+        let mut inputs = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let v = match selector {
+                Some(sel) => {
+                    let ctx = with_map_item(scope.context, i, item);
+                    let s2 = Scope {
+                        context: &ctx,
+                        vars: scope.vars,
+                    };
+                    apply_template(sel, effective, &s2)?
                 }
-                Some(n) => tolerated = tolerated.max(n as usize),
-                None => {}
-            }
-        }
-        if let Some(p) = pct.as_ref().and_then(Value::as_f64) {
-            if !(0.0..=100.0).contains(&p) {
-                return Err(StateError::runtime(
-                    "ToleratedFailurePercentage must be between 0 and 100.",
-                ));
-            }
-            tolerated = tolerated.max((p / 100.0 * items as f64).floor() as usize);
-        }
-        Ok(tolerated)
-    }
-
-    fn max_concurrency(
-        &self,
-        state: &State,
-        effective: &Value,
-        scope: &Scope<'_>,
-    ) -> Result<usize, StateError> {
-        if let Some(n) = state.raw.get("MaxConcurrency").and_then(Value::as_u64) {
-            return Ok(n as usize);
-        }
-        if let Some(p) = state.raw.get("MaxConcurrencyPath").and_then(Value::as_str) {
-            let v = resolve(p, effective, scope)
-                .map_err(|e| StateError::runtime(format!("Invalid path '{p}' : {e}")))?;
-            return match v.as_u64() {
-                Some(n) if n <= 2_147_483_647 => Ok(n as usize),
-                _ => Err(StateError::runtime(format!(
-                    "The MaxConcurrencyPath field refers to value \"{}\" which is not a valid integer: {p}",
-                    match &v {
-                        Value::String(t) => t.clone(),
-                        o => to_text(o),
-                    }
-                ))),
+                None => item.clone(),
             };
+            inputs.push(v);
         }
-        Ok(0)
+        Ok((inputs, max_concurrency))
     }
 
     fn iteration_details(state: &State, i: usize) -> Option<Map<String, Value>> {
@@ -1739,6 +1677,217 @@ impl Run {
         self.emit(th, "MapRunSucceeded", None)?;
         self.emit_at(th, th.prev, "MapStateSucceeded", None)?;
         Ok(Value::Array(results))
+    }
+}
+
+/// How a Map state's fields are evaluated.
+enum MapQuery<'a> {
+    JsonPath {
+        effective: &'a Value,
+        scope: &'a Scope<'a>,
+    },
+    Jsonata {
+        input: &'a Value,
+        context: &'a Value,
+        vars: &'a Map<String, Value>,
+    },
+}
+
+/// A Task's `TimeoutSeconds` and `HeartbeatSeconds` once evaluated.
+#[derive(Debug, Clone, Copy, Default)]
+struct TaskTimeouts {
+    timeout: Option<u64>,
+    heartbeat: Option<u64>,
+}
+
+/// `TimeoutSeconds(Path)` and `HeartbeatSeconds` of a JSONPath Task.
+fn jsonpath_task_timeouts(
+    state: &State,
+    effective: &Value,
+    scope: &Scope<'_>,
+) -> Result<TaskTimeouts, StateError> {
+    let StateKind::Task {
+        timeout_seconds,
+        timeout_seconds_path,
+        heartbeat_seconds,
+        ..
+    } = &state.kind
+    else {
+        return Ok(TaskTimeouts::default());
+    };
+    let timeout = match (timeout_seconds, timeout_seconds_path) {
+        (Some(v), _) => v.as_u64(),
+        (None, Some(p)) => {
+            let v = resolve(p, effective, scope).ok();
+            match v.as_ref().and_then(Value::as_u64).filter(|n| *n > 0) {
+                Some(n) => Some(n),
+                None => {
+                    return Err(StateError::runtime(format!(
+                        "The TimeoutSecondsPath parameter does not reference a valid input value. Invalid path '{p}'"
+                    )));
+                }
+            }
+        }
+        (None, None) => None,
+    };
+    Ok(TaskTimeouts {
+        timeout,
+        heartbeat: heartbeat_seconds.as_ref().and_then(Value::as_u64),
+    })
+}
+
+/// The context object of one Map iteration's `ItemSelector`: `$$.Map.Item.{Index, Value}`.
+fn with_map_item(context: &Value, index: usize, item: &Value) -> Value {
+    let mut ctx = context.clone();
+    if let Value::Object(m) = &mut ctx {
+        m.insert(
+            "Map".into(),
+            json!({"Item": {"Index": index, "Value": item}}),
+        );
+    }
+    ctx
+}
+
+/// Text of a value in AWS's "refers to value" messages: strings unquoted.
+fn shown(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => to_text(other),
+    }
+}
+
+/// An integer given by a path; AWS also takes a string holding an integer (e.g. a
+/// variable assigned `"1"`).
+fn integer_value(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// `MaxConcurrency(Path)` of a JSONPath Map (0: no limit).
+fn jsonpath_max_concurrency(
+    state: &State,
+    effective: &Value,
+    scope: &Scope<'_>,
+) -> Result<usize, StateError> {
+    if let Some(n) = state.raw.get("MaxConcurrency").and_then(Value::as_u64) {
+        return Ok(usize::try_from(n).unwrap_or(usize::MAX));
+    }
+    if let Some(p) = state.raw.get("MaxConcurrencyPath").and_then(Value::as_str) {
+        let v = resolve(p, effective, scope)
+            .map_err(|e| StateError::runtime(format!("Invalid path '{p}' : {e}")))?;
+        return match integer_value(&v) {
+            Some(n) if (0..=2_147_483_647).contains(&n) => Ok(n as usize),
+            _ => Err(StateError::runtime(format!(
+                "The MaxConcurrencyPath field refers to value \"{}\" which is not a valid integer: {p}",
+                shown(&v)
+            ))),
+        };
+    }
+    Ok(0)
+}
+
+/// A Map's `ToleratedFailureCount` and `ToleratedFailurePercentage`, once evaluated.
+#[derive(Debug, Clone, Copy, Default)]
+struct ToleratedLimits {
+    count: Option<i64>,
+    percentage: Option<f64>,
+}
+
+/// `ToleratedFailureCount(Path)` / `ToleratedFailurePercentage(Path)` of a JSONPath Map.
+fn jsonpath_tolerated_limits(
+    state: &State,
+    effective: &Value,
+    scope: &Scope<'_>,
+) -> Result<ToleratedLimits, StateError> {
+    let raw = &state.raw;
+    let path_value = |p: &str| {
+        resolve(p, effective, scope)
+            .map_err(|e| StateError::runtime(format!("Invalid path '{p}' : {e}")))
+    };
+    let count = match (
+        raw.get("ToleratedFailureCount"),
+        raw.get("ToleratedFailureCountPath").and_then(Value::as_str),
+    ) {
+        (Some(v), _) => v.as_i64(),
+        (None, Some(p)) => {
+            let v = path_value(p)?;
+            Some(integer_value(&v).ok_or_else(|| {
+                StateError::runtime(format!(
+                    "The ToleratedFailureCountPath field refers to value \"{}\" which is not a valid integer: {p}",
+                    shown(&v)
+                ))
+            })?)
+        }
+        _ => None,
+    };
+    let percentage = match (
+        raw.get("ToleratedFailurePercentage"),
+        raw.get("ToleratedFailurePercentagePath")
+            .and_then(Value::as_str),
+    ) {
+        (Some(v), _) => v.as_f64(),
+        (None, Some(p)) => {
+            let v = path_value(p)?;
+            let number = match &v {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            };
+            Some(number.ok_or_else(|| {
+                StateError::runtime(format!(
+                    "The ToleratedFailurePercentagePath field refers to value \"{}\" which is not a valid float: {p}",
+                    shown(&v)
+                ))
+            })?)
+        }
+        _ => None,
+    };
+    Ok(ToleratedLimits { count, percentage })
+}
+
+/// Checks the tolerated failure limits; returns how many failed items a distributed Map
+/// tolerates.
+fn tolerated_failures(limits: ToleratedLimits, items: usize) -> Result<usize, StateError> {
+    let mut tolerated = 0usize;
+    if let Some(n) = limits.count {
+        if n < 0 {
+            return Err(StateError::runtime(
+                "ToleratedFailureCount cannot be negative.",
+            ));
+        }
+        tolerated = tolerated.max(usize::try_from(n).unwrap_or(usize::MAX));
+    }
+    if let Some(p) = limits.percentage {
+        if !(0.0..=100.0).contains(&p) {
+            return Err(StateError::runtime(
+                "ToleratedFailurePercentage must be between 0 and 100.",
+            ));
+        }
+        tolerated = tolerated.max((p / 100.0 * items as f64).floor() as usize);
+    }
+    Ok(tolerated)
+}
+
+/// `t` plus `secs` seconds, saturating at the latest representable time.
+pub(crate) fn after_seconds(t: DateTime<Utc>, secs: i64) -> DateTime<Utc> {
+    chrono::Duration::try_seconds(secs)
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Assigns variables after a state and records them for its exit event (an empty `Assign`
+/// records nothing).
+fn apply_assignments(th: &mut Thread, values: Map<String, Value>) {
+    if values.is_empty() {
+        return;
+    }
+    let assigned = th.assigned.get_or_insert_with(Map::new);
+    for (k, v) in values {
+        assigned.insert(k.clone(), Value::String(to_text(&v)));
+        th.vars.insert(k, v);
     }
 }
 

@@ -24,6 +24,7 @@ pub mod intrinsics;
 pub mod jsonata;
 pub mod path;
 pub mod payload;
+mod query;
 pub mod retry;
 pub mod store;
 pub mod validate;
