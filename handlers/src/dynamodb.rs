@@ -81,7 +81,7 @@ impl DynamoJobStore {
                 };
                 Ok(Err(match current {
                     None => Refused::Missing,
-                    Some(job) => Refused::By(job, attempted.to_owned()),
+                    Some(job) => Refused::By(job.status, attempted.to_owned()),
                 }))
             }
         }
@@ -104,16 +104,16 @@ impl DynamoJobStore {
 /// Why a conditional write did not happen.
 enum Refused {
     Missing,
-    By(Job, String),
+    By(JobStatus, String),
 }
 
 impl Refused {
     fn into_error(self, job_id: Uuid) -> JobStoreError {
         match self {
             Refused::Missing => JobStoreError::NotFound(job_id),
-            Refused::By(job, attempted) => JobStoreError::Conflict {
+            Refused::By(current, attempted) => JobStoreError::Conflict {
                 job_id,
-                current: job.status,
+                current,
                 attempted,
             },
         }
@@ -202,7 +202,7 @@ impl JobStore for DynamoJobStore {
             .expression_attribute_values(":progress", n(progress));
         match self.conditional(job_id, forward, &attempted).await? {
             Ok(job) => return Ok(job),
-            Err(Refused::By(job, _)) if !job.status.is_terminal() => {}
+            Err(Refused::By(current, _)) if !current.is_terminal() => {}
             Err(refused) => return Err(refused.into_error(job_id)),
         }
         // Further along already (the other parallel branch reported first): keep its stage and

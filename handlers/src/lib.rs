@@ -13,6 +13,7 @@ pub mod config;
 pub mod dynamodb;
 pub mod lambda;
 pub mod post_policy;
+pub mod runtime_api;
 pub mod s3;
 pub mod sfn;
 pub mod sqs;

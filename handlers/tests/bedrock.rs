@@ -43,9 +43,12 @@ const IMAGE_MODEL: &str = "stability.stable-image-core-v1:1";
 // ---------------------------------------------------------------------------------------------
 // A local Bedrock: scripted answers, recorded requests.
 
+/// A scripted answer: HTTP status, `x-amzn-errortype` (for errors), JSON body.
+type Answer = (StatusCode, Option<&'static str>, Value);
+
 #[derive(Clone, Default)]
 struct Fake {
-    answers: Arc<Mutex<VecDeque<(StatusCode, Option<&'static str>, Value)>>>,
+    answers: Arc<Mutex<VecDeque<Answer>>>,
     requests: Arc<Mutex<Vec<(String, String, Value)>>>,
 }
 

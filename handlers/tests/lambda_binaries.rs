@@ -1,0 +1,574 @@
+//! Each Lambda binary, built by cargo, driven through the Lambda Runtime API: the test runs
+//! `handlers::runtime_api::RuntimeApiEmulator`, spawns the binary with `AWS_LAMBDA_RUNTIME_API`
+//! pointing at it and AWS pointed at moto's server, sends events and reads the responses and
+//! `errorType`s the binary posts back.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::post;
+use bytes::Bytes;
+use chrono::Utc;
+use common::{Moto, create_bucket, create_jobs_table, create_queue, create_state_machine};
+use handlers::dynamodb::DynamoJobStore;
+use handlers::runtime_api::{Outcome, RuntimeApiEmulator};
+use handlers::s3::S3ObjectStore;
+use serde_json::{Value, json};
+use steps::ports::{JobMessage, JobStore, ObjectStore};
+use steps::{Job, JobStatus};
+use uuid::Uuid;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A Lambda binary running against an emulator; killed (by pid) when dropped.
+struct Function {
+    emulator: RuntimeApiEmulator,
+    child: Child,
+    name: String,
+}
+
+impl Function {
+    async fn start(name: &str, binary: &str, env: &[(String, String)]) -> Function {
+        let emulator = RuntimeApiEmulator::start(name).await.unwrap();
+        let log = std::fs::File::create(
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("lambda-{name}-{}.log", Uuid::new_v4())),
+        )
+        .unwrap();
+        let child = Command::new(binary)
+            .env_clear()
+            .envs(emulator.lambda_environment(name))
+            .envs(env.iter().cloned())
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        Function {
+            emulator,
+            child,
+            name: name.to_owned(),
+        }
+    }
+
+    async fn invoke(&mut self, event: Value) -> Outcome {
+        match self.emulator.invoke(event, TIMEOUT).await {
+            Ok(outcome) => outcome,
+            Err(e) => panic!("{}: {e} (exited: {:?})", self.name, self.child.try_wait()),
+        }
+    }
+
+    async fn respond(&mut self, event: Value) -> Value {
+        match self.invoke(event).await {
+            Outcome::Response(value) => value,
+            other => panic!("{}: expected a response, got {other:?}", self.name),
+        }
+    }
+
+    async fn error_type(&mut self, event: Value) -> String {
+        match self.invoke(event).await {
+            Outcome::Error { error_type, .. } => error_type,
+            other => panic!("{}: expected an error, got {other:?}", self.name),
+        }
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A deployment on moto: buckets, table, queue, state machine, and the environment infra gives
+/// every function.
+struct Stack {
+    moto: Moto,
+    jobs: DynamoJobStore,
+    uploads: S3ObjectStore,
+    sqs: aws_sdk_sqs::Client,
+    sfn: aws_sdk_sfn::Client,
+    queue_url: String,
+    state_machine_arn: String,
+}
+
+impl Stack {
+    async fn new() -> Stack {
+        let moto = Moto::start();
+        moto.configure(json!({"stepfunctions": {"execute_state_machine": false}}))
+            .await;
+        let clients = moto.clients(&moto.settings(&[])).await;
+        create_bucket(&clients.s3, "uploads").await;
+        create_bucket(&clients.s3, "generated").await;
+        create_jobs_table(&clients.dynamodb, "jobs").await;
+        let sqs = clients.sqs();
+        let queue_url = create_queue(&sqs, "jobs").await;
+        let sfn = clients.sfn();
+        let state_machine_arn = create_state_machine(&sfn, "Pipeline").await;
+        Stack {
+            jobs: DynamoJobStore::new(clients.dynamodb.clone(), "jobs"),
+            uploads: S3ObjectStore::new(clients.s3.clone(), "uploads"),
+            moto,
+            sqs,
+            sfn,
+            queue_url,
+            state_machine_arn,
+        }
+    }
+
+    fn env(&self, backend: &str) -> Vec<(String, String)> {
+        let mut env = self.moto.lambda_env();
+        env.extend(
+            [
+                ("JOBS_TABLE", "jobs"),
+                ("UPLOADS_BUCKET", "uploads"),
+                ("GENERATED_BUCKET", "generated"),
+                ("JOBS_QUEUE_URL", self.queue_url.as_str()),
+                ("STATE_MACHINE_ARN", self.state_machine_arn.as_str()),
+                ("PETAVATAR_MODEL_BACKEND", backend),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        env
+    }
+
+    async fn function(&self, bin: &str, path: &str) -> Function {
+        Function::start(bin, path, &self.env("offline")).await
+    }
+
+    async fn job_with_upload(&self, photo: &[u8]) -> Job {
+        let id = Uuid::new_v4();
+        let job = Job::new(
+            id,
+            "key-1",
+            format!("uploads/{id}/original.png"),
+            Utc::now(),
+        );
+        self.jobs.create(job.clone()).await.unwrap();
+        self.uploads
+            .put(&job.upload_key, Bytes::copy_from_slice(photo), "image/png")
+            .await
+            .unwrap();
+        job
+    }
+}
+
+fn cat_photo() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/chelsea.png"
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_stage_binaries_run_a_job_through_the_pipeline() {
+    let stack = Stack::new().await;
+    let job = stack.job_with_upload(&cat_photo()).await;
+    let mut state = json!({"job_id": job.job_id, "bucket": "uploads", "key": job.upload_key, "species_hint": null});
+
+    let mut validate = stack
+        .function("validate-image", env!("CARGO_BIN_EXE_validate-image"))
+        .await;
+    state["image"] = validate.respond(state.clone()).await;
+    assert_eq!(
+        state["image"]["normalized_key"],
+        format!("work/{}/normalized.jpg", job.job_id)
+    );
+    assert!(
+        stack
+            .uploads
+            .head(&format!("work/{}/normalized.jpg", job.job_id))
+            .await
+            .is_ok()
+    );
+
+    // Same process, a bad upload: the errorType is the stable dotted name.
+    let not_an_image = stack
+        .job_with_upload(b"this is a text file, not a photo")
+        .await;
+    let bad = json!({"job_id": not_an_image.job_id, "bucket": "uploads", "key": not_an_image.upload_key, "species_hint": null});
+    assert_eq!(validate.error_type(bad).await, "PetAvatar.InvalidImage");
+    assert_eq!(
+        validate.error_type(json!({"nothing": true})).await,
+        "PetAvatar.InvalidInput"
+    );
+
+    let mut analyze = stack
+        .function("analyze-pet", env!("CARGO_BIN_EXE_analyze-pet"))
+        .await;
+    state["analysis"] = analyze.respond(state.clone()).await;
+    assert_eq!(
+        state["analysis"]["personality"].as_object().unwrap().len(),
+        47
+    );
+
+    let mut career = stack
+        .function("map-career", env!("CARGO_BIN_EXE_map-career"))
+        .await;
+    state["career"] = career.respond(state.clone()).await;
+
+    let mut avatar = stack
+        .function("generate-avatar", env!("CARGO_BIN_EXE_generate-avatar"))
+        .await;
+    let mut identity = stack
+        .function("write-identity", env!("CARGO_BIN_EXE_write-identity"))
+        .await;
+    let (a, i) = tokio::join!(
+        avatar.respond(state.clone()),
+        identity.respond(state.clone())
+    );
+    state["generated"] = json!([a, i]);
+    assert_eq!(
+        state["generated"][0]["avatar_key"],
+        format!("generated/{}/avatar.png", job.job_id)
+    );
+
+    let mut record = stack
+        .function("record-result", env!("CARGO_BIN_EXE_record-result"))
+        .await;
+    record.respond(state.clone()).await;
+    let done = stack.jobs.get(job.job_id).await.unwrap();
+    assert_eq!((done.status, done.progress), (JobStatus::Completed, 100));
+    assert_eq!(
+        done.identity_package.unwrap().name,
+        state["generated"][1]["name"].as_str().unwrap()
+    );
+
+    // A retried RecordResult is idempotent; a stage on a completed job is refused by the
+    // conditional write (status never leaves a terminal state).
+    assert_eq!(record.respond(state.clone()).await["status"], "completed");
+    assert_eq!(
+        validate.error_type(state.clone()).await,
+        "PetAvatar.JobConflict"
+    );
+    assert_eq!(
+        stack.jobs.get(job.job_id).await.unwrap().status,
+        JobStatus::Completed
+    );
+
+    let mut failure = stack
+        .function("record-failure", env!("CARGO_BIN_EXE_record-failure"))
+        .await;
+    let caught = json!({
+        "job_id": not_an_image.job_id,
+        "error": {"Error": "PetAvatar.InvalidImage", "Cause": "{\"errorType\":\"PetAvatar.InvalidImage\",\"errorMessage\":\"invalid image: not an image\"}"}
+    });
+    let answer = failure.respond(caught).await;
+    assert_eq!(answer["status"], "failed");
+    let failed = stack.jobs.get(not_an_image.job_id).await.unwrap();
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert_eq!(failed.error.unwrap().message, "invalid image: not an image");
+}
+
+/// The smallest Bedrock: every Converse call answers "this photo shows a person".
+async fn bedrock_that_sees_a_person() -> String {
+    let app = Router::new().route(
+        "/model/{model}/converse",
+        post(|| async {
+            axum::Json(json!({
+                "output": {"message": {"role": "assistant", "content": [{"toolUse": {
+                    "toolUseId": "t1", "name": "record_pet_analysis",
+                    "input": {"subject": "person", "reason": "a person holds the cat"}}}]}},
+                "stopReason": "tool_use",
+                "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+                "metrics": {"latencyMs": 1}
+            }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn analyze_pet_on_bedrock_reports_not_a_pet() {
+    let stack = Stack::new().await;
+    let job = stack.job_with_upload(&cat_photo()).await;
+    let mut env = stack.env("bedrock");
+    env.push((
+        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME".into(),
+        bedrock_that_sees_a_person().await,
+    ));
+    let mut validate = stack
+        .function("validate-image", env!("CARGO_BIN_EXE_validate-image"))
+        .await;
+    let mut state = json!({"job_id": job.job_id, "bucket": "uploads", "key": job.upload_key, "species_hint": "cat"});
+    state["image"] = validate.respond(state.clone()).await;
+
+    let mut analyze = Function::start("analyze-pet", env!("CARGO_BIN_EXE_analyze-pet"), &env).await;
+    match analyze.invoke(state).await {
+        Outcome::Error {
+            error_type,
+            error_message,
+        } => {
+            assert_eq!(error_type, "PetAvatar.NotAPet");
+            assert!(error_message.contains("person"), "{error_message}");
+        }
+        other => panic!("expected NotAPet, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_event_handlers_run_as_binaries() {
+    let stack = Stack::new().await;
+    let job = stack.job_with_upload(&cat_photo()).await;
+
+    // S3 event → the job queue.
+    let mut s3_event = stack
+        .function("s3-event", env!("CARGO_BIN_EXE_s3-event"))
+        .await;
+    let event = json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-28T10:00:00.000Z", "eventName": "ObjectCreated:Post",
+        "userIdentity": {"principalId": "AWS:X"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {}, "s3": {"s3SchemaVersion": "1.0", "configurationId": "uploads",
+            "bucket": {"name": "uploads", "ownerIdentity": {"principalId": "X"}, "arn": "arn:aws:s3:::uploads"},
+            "object": {"key": job.upload_key, "size": 1024, "eTag": "e", "sequencer": "1"}}
+    }]});
+    assert_eq!(s3_event.respond(event).await["queued"], 1);
+    let received = stack
+        .sqs
+        .receive_message()
+        .queue_url(&stack.queue_url)
+        .send()
+        .await
+        .unwrap();
+    let body = received.messages()[0].body().unwrap().to_owned();
+    let message: JobMessage = serde_json::from_str(&body).unwrap();
+    assert_eq!(message.job_id, job.job_id);
+
+    // The queued message → StartExecution(name = job_id); a malformed one is reported alone.
+    let mut worker = stack
+        .function("sqs-worker", env!("CARGO_BIN_EXE_sqs-worker"))
+        .await;
+    let record = |id: &str, body: &str| {
+        json!({
+            "messageId": id, "receiptHandle": "r", "body": body, "attributes": {}, "messageAttributes": {},
+            "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:jobs",
+            "awsRegion": "us-east-1"
+        })
+    };
+    let batch =
+        json!({"Records": [record("m1", &body), record("m2", "{oops"), record("m3", &body)]});
+    let answer = worker.respond(batch).await;
+    assert_eq!(
+        answer["batchItemFailures"],
+        json!([{"itemIdentifier": "m2"}])
+    );
+    let executions = stack
+        .sfn
+        .list_executions()
+        .state_machine_arn(&stack.state_machine_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(executions.executions().len(), 1);
+    assert_eq!(executions.executions()[0].name(), job.job_id.to_string());
+
+    // The execution times out → the reconciler fails the job.
+    let mut reconciler = stack
+        .function(
+            "execution-reconciler",
+            env!("CARGO_BIN_EXE_execution-reconciler"),
+        )
+        .await;
+    let change = json!({
+        "version": "0", "id": "e1", "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states", "account": "123456789012", "time": "2026-11-28T10:05:00Z", "region": "us-east-1",
+        "resources": [executions.executions()[0].execution_arn()],
+        "detail": {
+            "executionArn": executions.executions()[0].execution_arn(), "stateMachineArn": stack.state_machine_arn,
+            "name": job.job_id.to_string(), "status": "TIMED_OUT", "startDate": 1, "stopDate": 2,
+            "input": json!({"job_id": job.job_id, "bucket": "uploads", "key": job.upload_key, "species_hint": null}).to_string(),
+            "output": null, "error": null, "cause": null
+        }
+    });
+    reconciler.respond(change).await;
+    let failed = stack.jobs.get(job.job_id).await.unwrap();
+    assert_eq!(
+        (failed.status, failed.error.unwrap().code.as_str()),
+        (JobStatus::Failed, "States.Timeout")
+    );
+}
+
+fn gateway_event(
+    method: &str,
+    resource: &str,
+    path: &str,
+    api_key_id: Option<&str>,
+    query: Value,
+    body: Option<Value>,
+) -> Value {
+    json!({
+        "resource": resource, "path": path, "httpMethod": method,
+        "headers": {"Host": "abc123.execute-api.us-east-1.amazonaws.com", "x-api-key": "secret-key", "content-type": "application/json"},
+        "multiValueHeaders": {},
+        "queryStringParameters": query, "multiValueQueryStringParameters": null,
+        "pathParameters": null, "stageVariables": null,
+        "requestContext": {
+            "resourceId": "r1", "resourcePath": resource, "httpMethod": method, "path": format!("/prod{path}"),
+            "accountId": "123456789012", "stage": "prod", "requestId": "req-1", "apiId": "abc123",
+            "protocol": "HTTP/1.1", "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+            "requestTimeEpoch": 1_795_000_000_000_i64,
+            "identity": {"apiKeyId": api_key_id, "sourceIp": "198.51.100.7", "userAgent": "tests"}
+        },
+        "body": body.map(|b| b.to_string()), "isBase64Encoded": false
+    })
+}
+
+fn body_of(response: &Value) -> Value {
+    serde_json::from_str(response["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn the_api_binaries_serve_the_router_behind_api_gateway() {
+    let stack = Stack::new().await;
+    let mut presign = stack
+        .function("api-presigned-url", env!("CARGO_BIN_EXE_api-presigned-url"))
+        .await;
+    let created = presign
+        .respond(gateway_event(
+            "GET",
+            "/presigned-url",
+            "/presigned-url",
+            Some("key-a"),
+            json!({"content_type": "image/png"}),
+            None,
+        ))
+        .await;
+    assert_eq!(created["statusCode"], 200, "{created}");
+    let created = body_of(&created);
+    let job_id: Uuid = created["job_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(created["expires_in"], 900);
+    assert_eq!(created["upload_fields"]["Content-Type"], "image/png");
+    assert!(
+        created["upload_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/uploads")
+    );
+    assert_eq!(
+        stack.jobs.get(job_id).await.unwrap().owner,
+        "key-a",
+        "the owner is the API key's id"
+    );
+
+    let mut status = stack
+        .function("api-status", env!("CARGO_BIN_EXE_api-status"))
+        .await;
+    let path = format!("/status/{job_id}");
+    let mine = status
+        .respond(gateway_event(
+            "GET",
+            "/status/{job_id}",
+            &path,
+            Some("key-a"),
+            Value::Null,
+            None,
+        ))
+        .await;
+    assert_eq!(mine["statusCode"], 200, "{mine}");
+    assert_eq!(body_of(&mine)["status"], "queued");
+    let theirs = status
+        .respond(gateway_event(
+            "GET",
+            "/status/{job_id}",
+            &path,
+            Some("key-b"),
+            Value::Null,
+            None,
+        ))
+        .await;
+    assert_eq!(
+        theirs["statusCode"], 404,
+        "another key does not see the job"
+    );
+    let anonymous = status
+        .respond(gateway_event(
+            "GET",
+            "/status/{job_id}",
+            &path,
+            None,
+            Value::Null,
+            None,
+        ))
+        .await;
+    assert_eq!(anonymous["statusCode"], 401);
+
+    let mut process = stack
+        .function("api-process", env!("CARGO_BIN_EXE_api-process"))
+        .await;
+    let s3_uri = created["s3_uri"].as_str().unwrap().to_owned();
+    let missing = process
+        .respond(gateway_event(
+            "POST",
+            "/process",
+            "/process",
+            Some("key-a"),
+            Value::Null,
+            Some(json!({"s3_uri": s3_uri})),
+        ))
+        .await;
+    assert_eq!(
+        missing["statusCode"], 404,
+        "nothing uploaded yet: {missing}"
+    );
+    stack
+        .uploads
+        .put(
+            &format!("uploads/{job_id}/original.png"),
+            Bytes::from(cat_photo()),
+            "image/png",
+        )
+        .await
+        .unwrap();
+    let queued = process
+        .respond(gateway_event(
+            "POST",
+            "/process",
+            "/process",
+            Some("key-a"),
+            Value::Null,
+            Some(json!({"s3_uri": s3_uri})),
+        ))
+        .await;
+    assert_eq!(queued["statusCode"], 202, "{queued}");
+
+    let mut results = stack
+        .function("api-results", env!("CARGO_BIN_EXE_api-results"))
+        .await;
+    let path = format!("/results/{job_id}");
+    let early = results
+        .respond(gateway_event(
+            "GET",
+            "/results/{job_id}",
+            &path,
+            Some("key-a"),
+            Value::Null,
+            None,
+        ))
+        .await;
+    assert_eq!(early["statusCode"], 409, "{early}");
+
+    let mut openapi = stack
+        .function("api-openapi", env!("CARGO_BIN_EXE_api-openapi"))
+        .await;
+    let doc = openapi
+        .respond(gateway_event(
+            "GET",
+            "/openapi.json",
+            "/openapi.json",
+            None,
+            Value::Null,
+            None,
+        ))
+        .await;
+    assert_eq!(doc["statusCode"], 200, "{doc}");
+    assert!(body_of(&doc)["paths"]["/presigned-url"].is_object());
+}
