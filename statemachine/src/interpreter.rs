@@ -120,7 +120,6 @@ pub(crate) struct Run {
     name: String,
     def: Arc<StateMachineDefinition>,
     input: Value,
-    input_text: String,
     start_date: DateTime<Utc>,
     redrive_count: u32,
     log: Mutex<Log>,
@@ -198,7 +197,6 @@ impl Run {
             name: setup.name,
             def: setup.definition,
             input,
-            input_text: setup.input_text,
             start_date: now,
             redrive_count: 0,
             log: Mutex::new(Log {
@@ -242,7 +240,6 @@ impl Run {
             name: rec.name.clone(),
             def: Arc::new(def),
             input,
-            input_text: rec.input.clone(),
             start_date: rec.start_date,
             redrive_count: rec.redrive_count,
             log: Mutex::new(Log {
@@ -680,22 +677,13 @@ impl Run {
         .boxed()
     }
 
-    fn input_text_for(&self, th: &Thread, input: &Value) -> String {
-        // AWS keeps the caller's input text until a state transforms it.
-        if th.scope.is_empty() && th.prev == 0 && *input == self.input {
-            self.input_text.clone()
-        } else {
-            to_text(input)
-        }
-    }
-
     async fn run_state(&self, state: &State, input: Value, th: &mut Thread) -> Result<Step, Flow> {
         let ty = state.type_name();
         let entered = self.emit(
             th,
             &format!("{ty}StateEntered"),
             details(vec![
-                ("input", Value::String(self.input_text_for(th, &input))),
+                ("input", Value::String(to_text(&input))),
                 ("inputDetails", not_truncated()),
                 ("name", Value::String(state.name.clone())),
             ]),
@@ -722,7 +710,7 @@ impl Run {
             }
             other => other,
         });
-        let (next, output) = result?;
+        let (next, mut output) = result?;
         if !matches!(state.kind, StateKind::Fail) {
             let text = to_text(&output);
             if text.len() > MAX_PAYLOAD_BYTES {
@@ -735,7 +723,8 @@ impl Run {
                 )));
             }
             let assigned = th.assigned.take();
-            self.emit(th, &format!("{ty}StateExited"), {
+            let replayed = self.replaying(th);
+            let exited = self.emit(th, &format!("{ty}StateExited"), {
                 let mut d = details(vec![
                     ("name", Value::String(state.name.clone())),
                     ("output", Value::String(text)),
@@ -747,6 +736,9 @@ impl Run {
                 }
                 d
             })?;
+            if replayed {
+                adopt_recorded_exit(&exited, &mut output, th);
+            }
         }
         th.set_current(None);
         Ok(match next {
@@ -1869,6 +1861,25 @@ fn tolerated_failures(limits: ToleratedLimits, items: usize) -> Result<usize, St
         tolerated = tolerated.max((p / 100.0 * items as f64).floor() as usize);
     }
     Ok(tolerated)
+}
+
+/// A replayed `…StateExited` event is the truth about what the state produced: expressions
+/// that are not repeatable (`$uuid()`, `$random()`, `$now()`, `States.UUID()`) may have given
+/// other values this time, so the recorded output and variables win.
+fn adopt_recorded_exit(exited: &HistoryEvent, output: &mut Value, th: &mut Thread) {
+    if let Some(recorded) = exited.detail_json("output") {
+        *output = recorded;
+    }
+    let assigned = exited
+        .details
+        .as_ref()
+        .and_then(|d| d.get("assignedVariables"))
+        .and_then(Value::as_object);
+    for (name, text) in assigned.into_iter().flatten() {
+        if let Some(value) = text.as_str().and_then(|t| serde_json::from_str(t).ok()) {
+            th.vars.insert(name.clone(), value);
+        }
+    }
 }
 
 /// `t` plus `secs` seconds, saturating at the latest representable time.

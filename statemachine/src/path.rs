@@ -468,6 +468,11 @@ impl<'a> Parser<'a> {
         })
     }
 
+    /// `text[a..b]`, or "" when that is not a character range (malformed input).
+    fn slice(&self, a: usize, b: usize) -> &'a str {
+        self.text.get(a..b).unwrap_or("")
+    }
+
     fn peek(&self) -> Option<u8> {
         self.src.get(self.pos).copied()
     }
@@ -557,7 +562,7 @@ impl<'a> Parser<'a> {
         if self.pos == start {
             return self.err("empty property name");
         }
-        Ok(self.text[start..self.pos].to_string())
+        Ok(self.slice(start, self.pos).to_string())
     }
 
     fn parse_bracket(&mut self) -> Result<Segment, PathError> {
@@ -612,12 +617,15 @@ impl<'a> Parser<'a> {
         loop {
             match self.peek() {
                 None => return self.err("unterminated string"),
+                // The Jayway version AWS runs keeps escapes as written: a backslash only stops
+                // the next character from closing the name (`['a\'b']` is the member `a\'b`).
                 Some(b'\\') => {
                     self.pos += 1;
-                    match self.peek() {
-                        Some(c) => {
-                            out.push(c as char);
-                            self.pos += 1;
+                    match self.text.get(self.pos..).and_then(|r| r.chars().next()) {
+                        Some(ch) => {
+                            out.push('\\');
+                            out.push(ch);
+                            self.pos += ch.len_utf8();
                         }
                         None => return self.err("unterminated escape"),
                     }
@@ -626,12 +634,13 @@ impl<'a> Parser<'a> {
                     self.pos += 1;
                     return Ok(out);
                 }
-                Some(_) => {
-                    let rest = &self.text[self.pos..];
-                    let ch = rest.chars().next().unwrap_or('\0');
-                    out.push(ch);
-                    self.pos += ch.len_utf8();
-                }
+                Some(_) => match self.text.get(self.pos..).and_then(|r| r.chars().next()) {
+                    Some(ch) => {
+                        out.push(ch);
+                        self.pos += ch.len_utf8();
+                    }
+                    None => return self.err("invalid character"),
+                },
             }
         }
     }
@@ -645,7 +654,7 @@ impl<'a> Parser<'a> {
         while matches!(self.peek(), Some(b'0'..=b'9')) {
             self.pos += 1;
         }
-        let s = &self.text[start..self.pos];
+        let s = self.slice(start, self.pos);
         if s.is_empty() || s == "-" {
             self.pos = start;
             return None;
@@ -765,7 +774,12 @@ impl<'a> Parser<'a> {
         let start = self.pos;
         while let Some(c) = self.peek() {
             if c == b'\\' {
-                self.pos += 2;
+                self.pos += 1;
+                self.pos += self
+                    .text
+                    .get(self.pos..)
+                    .and_then(|r| r.chars().next())
+                    .map_or(1, char::len_utf8);
                 continue;
             }
             if c == b'/' {
@@ -819,7 +833,7 @@ impl<'a> Parser<'a> {
                         }
                     }
                 }
-                let text = self.text[start..self.pos].replace('\'', "\"");
+                let text = self.slice(start, self.pos).replace('\'', "\"");
                 match serde_json::from_str(&text) {
                     Ok(v) => Ok(Operand::Literal(v)),
                     Err(_) => self.err("bad array literal"),
@@ -834,7 +848,7 @@ impl<'a> Parser<'a> {
                         break;
                     }
                 }
-                let word = &self.text[start..self.pos];
+                let word = self.slice(start, self.pos);
                 match serde_json::from_str::<Value>(word) {
                     Ok(v) if !word.is_empty() => Ok(Operand::Literal(v)),
                     _ => self.err("expected an operand"),
@@ -945,5 +959,25 @@ mod tests {
             assert!(JsonPath::parse(bad).is_err(), "{bad}");
         }
         assert!(JsonPath::parse("$$.Execution.Id").unwrap().context);
+    }
+
+    #[test]
+    fn escapes_in_quoted_names_are_kept_as_written() {
+        // AWS's (older) Jayway: the backslash only stops the quote from closing the name.
+        let doc = json!({"Test\\\"\"Name\"": "found", "a\\'b": 1});
+        assert_eq!(sel(r#"$['Test\""Name"']"#, &doc).unwrap(), json!("found"));
+        assert_eq!(sel(r"$['a\'b']", &doc).unwrap(), json!(1));
+    }
+
+    #[test]
+    fn multibyte_characters_after_escapes_do_not_panic() {
+        for text in [
+            "$['\\\u{fffd}",
+            "$['\\\u{fffd}']",
+            "$[?(@.a =~ /\\\u{fffd}/)]",
+            "$['T.std\\\u{fffd}\u{fffd}}\\\"}",
+        ] {
+            let _ = JsonPath::parse(text);
+        }
     }
 }

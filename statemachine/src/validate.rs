@@ -344,13 +344,17 @@ fn allowed_fields(ty: &str, jsonata: bool) -> Vec<&'static str> {
                 "Retry",
                 "Catch",
                 "TimeoutSeconds",
-                "TimeoutSecondsPath",
                 "HeartbeatSeconds",
-                "HeartbeatSecondsPath",
                 "Assign",
                 "Credentials",
             ],
-            &["ResultPath", "Parameters", "ResultSelector"],
+            &[
+                "ResultPath",
+                "Parameters",
+                "ResultSelector",
+                "TimeoutSecondsPath",
+                "HeartbeatSecondsPath",
+            ],
             &["Arguments", "Output"],
         ),
         "Choice" => (&["Choices", "Default", "Assign"], &[], &["Output"]),
@@ -460,14 +464,73 @@ fn check_state(
         }
     }
     check_retry(s, path, out);
-    check_catch(s, path, names, out);
+    check_catch(s, path, names, jsonata, out);
+    check_assign_object(s, path, out);
+    if jsonata {
+        check_jsonata_fields(s, path, out);
+    }
     match ty {
-        "Task" => check_task(s, path, out),
+        "Task" => check_task(s, path, jsonata, out),
         "Choice" => check_choice(s, path, names, jsonata, out),
-        "Wait" => check_wait(s, path, out),
+        "Wait" => check_wait(s, path, jsonata, out),
         "Parallel" => check_parallel(s, path, ql, out),
         "Map" => check_map(s, path, ql, out),
         _ => {}
+    }
+}
+
+/// A `{% … %}` JSONata expression (the whole string, nothing around the delimiters).
+fn is_jsonata_expression(s: &str) -> bool {
+    s.len() >= 4 && s.starts_with("{%") && s.ends_with("%}")
+}
+
+/// Fields of a JSONata state that hold a number (or a boolean) literal or an expression.
+fn check_jsonata_number_fields(
+    s: &Map<String, Value>,
+    path: &str,
+    fields: &[&str],
+    out: &mut Vec<ValidationDiagnostic>,
+) {
+    for field in fields {
+        if let Some(Value::String(text)) = s.get(*field)
+            && !is_jsonata_expression(text)
+        {
+            out.push(ValidationDiagnostic::error(
+                &format!("{path}/{field}"),
+                "JSONata.Expression",
+                &format!("{field} must be a number or a JSONata expression {{% … %}}"),
+            ));
+        }
+    }
+}
+
+/// The JSONata-only members of a JSONata state: `Arguments` an object or an expression,
+/// `Items` an array or an expression, `Assign` an object.
+fn check_jsonata_fields(s: &Map<String, Value>, path: &str, out: &mut Vec<ValidationDiagnostic>) {
+    let expression_or =
+        |field: &str, ok: fn(&Value) -> bool, what: &str, out: &mut Vec<_>| match s.get(field) {
+            Some(Value::String(text)) if is_jsonata_expression(text) => {}
+            Some(v) if ok(v) => {}
+            Some(_) => out.push(ValidationDiagnostic::error(
+                &format!("{path}/{field}"),
+                "JSONata.Field",
+                &format!("{field} must be {what} or a JSONata expression {{% … %}}"),
+            )),
+            None => {}
+        };
+    expression_or("Arguments", Value::is_object, "an object", out);
+    expression_or("Items", Value::is_array, "an array", out);
+}
+
+fn check_assign_object(s: &Map<String, Value>, path: &str, out: &mut Vec<ValidationDiagnostic>) {
+    if let Some(a) = s.get("Assign")
+        && !a.is_object()
+    {
+        out.push(ValidationDiagnostic::error(
+            &format!("{path}/Assign"),
+            "Field.Object",
+            "Assign must be an object",
+        ));
     }
 }
 
@@ -763,6 +826,7 @@ fn check_catch(
     s: &Map<String, Value>,
     path: &str,
     names: &HashSet<&str>,
+    jsonata: bool,
     out: &mut Vec<ValidationDiagnostic>,
 ) {
     let Some(v) = s.get("Catch") else { return };
@@ -785,19 +849,14 @@ fn check_catch(
             ));
             continue;
         };
+        let language_field = if jsonata { "Output" } else { "ResultPath" };
         check_fields(
             c,
             &cpath,
-            &[
-                "ErrorEquals",
-                "Next",
-                "ResultPath",
-                "Comment",
-                "Assign",
-                "Output",
-            ],
+            &["ErrorEquals", "Next", "Comment", "Assign", language_field],
             out,
         );
+        check_assign_object(c, &cpath, out);
         check_error_equals(c, &cpath, out);
         match c.get("Next") {
             Some(n) => check_target(n, &format!("{cpath}/Next"), names, out),
@@ -821,7 +880,12 @@ fn check_catch(
     }
 }
 
-fn check_task(s: &Map<String, Value>, path: &str, out: &mut Vec<ValidationDiagnostic>) {
+fn check_task(
+    s: &Map<String, Value>,
+    path: &str,
+    jsonata: bool,
+    out: &mut Vec<ValidationDiagnostic>,
+) {
     match s.get("Resource") {
         Some(Value::String(r)) if r.starts_with("arn:") || r.starts_with("${") => {}
         Some(Value::String(_)) => out.push(ValidationDiagnostic::error(
@@ -848,7 +912,7 @@ fn check_task(s: &Map<String, Value>, path: &str, out: &mut Vec<ValidationDiagno
         }
         if let Some(v) = s.get(lit)
             && !is_positive_int(v)
-            && !v.is_string()
+            && !(jsonata && v.is_string())
         {
             out.push(ValidationDiagnostic::error(
                 &format!("{path}/{lit}"),
@@ -857,9 +921,17 @@ fn check_task(s: &Map<String, Value>, path: &str, out: &mut Vec<ValidationDiagno
             ));
         }
     }
+    if jsonata {
+        check_jsonata_number_fields(s, path, &["TimeoutSeconds", "HeartbeatSeconds"], out);
+    }
 }
 
-fn check_wait(s: &Map<String, Value>, path: &str, out: &mut Vec<ValidationDiagnostic>) {
+fn check_wait(
+    s: &Map<String, Value>,
+    path: &str,
+    jsonata: bool,
+    out: &mut Vec<ValidationDiagnostic>,
+) {
     let n = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]
         .iter()
         .filter(|f| s.contains_key(**f))
@@ -873,13 +945,26 @@ fn check_wait(s: &Map<String, Value>, path: &str, out: &mut Vec<ValidationDiagno
     }
     if let Some(v) = s.get("Seconds")
         && v.as_u64().is_none()
-        && !v.is_string()
+        && !(jsonata && v.is_string())
     {
         out.push(ValidationDiagnostic::error(
             &format!("{path}/Seconds"),
             "Field.NonNegativeInteger",
             "Seconds must be a non-negative integer",
         ));
+    }
+    if jsonata {
+        check_jsonata_number_fields(s, path, &["Seconds"], out);
+    }
+    match s.get("Timestamp") {
+        Some(Value::String(t)) if jsonata && is_jsonata_expression(t) => {}
+        Some(Value::String(t)) if crate::choice::parse_timestamp(t).is_some() => {}
+        Some(_) => out.push(ValidationDiagnostic::error(
+            &format!("{path}/Timestamp"),
+            "Wait.Timestamp",
+            "Timestamp must be an ISO-8601 extended offset date-time string",
+        )),
+        None => {}
     }
 }
 
@@ -929,13 +1014,7 @@ fn check_choice(
                     )),
                 }
                 if jsonata {
-                    if rule.get("Condition").is_none() {
-                        out.push(ValidationDiagnostic::error(
-                            &rpath,
-                            "Choice.Condition",
-                            "a JSONata choice rule must have a Condition",
-                        ));
-                    }
+                    check_jsonata_rule(rule, &rpath, out);
                 } else {
                     check_rule(rule, &rpath, true, out);
                 }
@@ -949,6 +1028,40 @@ fn check_choice(
     }
     if let Some(d) = s.get("Default") {
         check_target(d, &format!("{path}/Default"), names, out);
+    }
+}
+
+/// A JSONata choice rule: `Condition` (a boolean or an expression), `Next`, optional
+/// `Assign` and `Output`; none of the JSONPath comparison fields.
+fn check_jsonata_rule(rule: &Value, path: &str, out: &mut Vec<ValidationDiagnostic>) {
+    let Some(r) = rule.as_object() else {
+        out.push(ValidationDiagnostic::error(
+            path,
+            "Choice.Rule",
+            "a choice rule must be an object",
+        ));
+        return;
+    };
+    check_fields(
+        r,
+        path,
+        &["Condition", "Next", "Assign", "Output", "Comment"],
+        out,
+    );
+    check_assign_object(r, path, out);
+    match r.get("Condition") {
+        Some(Value::Bool(_)) => {}
+        Some(Value::String(c)) if is_jsonata_expression(c) => {}
+        Some(_) => out.push(ValidationDiagnostic::error(
+            &format!("{path}/Condition"),
+            "Choice.Condition",
+            "Condition must be a boolean or a JSONata expression {% … %}",
+        )),
+        None => out.push(ValidationDiagnostic::error(
+            path,
+            "Choice.Condition",
+            "a JSONata choice rule must have a Condition",
+        )),
     }
 }
 
@@ -1121,15 +1234,40 @@ fn check_map(s: &Map<String, Value>, path: &str, ql: &str, out: &mut Vec<Validat
             "use either ItemSelector or Parameters, not both",
         ));
     }
+    let jsonata = ql == "JSONata";
     if let Some(v) = s.get("MaxConcurrency")
         && v.as_u64().is_none()
-        && !v.is_string()
+        && !(jsonata && v.is_string())
     {
         out.push(ValidationDiagnostic::error(
             &format!("{path}/MaxConcurrency"),
             "Field.NonNegativeInteger",
             "MaxConcurrency must be a non-negative integer",
         ));
+    }
+    for field in ["ToleratedFailureCount", "ToleratedFailurePercentage"] {
+        if let Some(v) = s.get(field)
+            && !v.is_number()
+            && !(jsonata && v.is_string())
+        {
+            out.push(ValidationDiagnostic::error(
+                &format!("{path}/{field}"),
+                "Field.Number",
+                &format!("{field} must be a number"),
+            ));
+        }
+    }
+    if jsonata {
+        check_jsonata_number_fields(
+            s,
+            path,
+            &[
+                "MaxConcurrency",
+                "ToleratedFailureCount",
+                "ToleratedFailurePercentage",
+            ],
+            out,
+        );
     }
     let pql = query_language(po, &ppath, ql, out);
     check_machine(po, &ppath, pql, out);
