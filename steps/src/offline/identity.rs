@@ -203,7 +203,7 @@ pub fn write(job_id: Uuid, analysis: &PetAnalysis, career: &CareerProfile) -> Id
     let bio = [
         format!(
             "{name} {opener} {article} {seniority} {title} in {industry}, admired for {p1}, {p2} and {p3}. \
-             Colleagues describe {first}'s style as {style}, and the {vibe} presence {first} brings to every meeting is hard to miss.",
+             Colleagues describe {first}'s style as {style}; the vibe {first} brings to every meeting ({vibe}) is hard to miss.",
             title = career.job_title,
             industry = career.industry.to_lowercase(),
             style = career.work_style,

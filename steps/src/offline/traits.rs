@@ -198,7 +198,7 @@ pub fn vibe(personality: &Personality, stats: &PhotoStats) -> String {
     let [first, second, _] = personality.dominant();
     let tone = if stats.warmth > 0.55 { "warm" } else { "cool" };
     format!(
-        "{tone}-toned, {} and {}",
+        "{tone}-toned, all {} and {}",
         humanise(&first),
         humanise(&second)
     )
