@@ -1375,7 +1375,7 @@ impl Run {
                 input,
                 context,
                 vars,
-            } => jsonata_map_inputs(state, spec, input, context, vars)
+            } => jsonata_map_inputs(state, spec, input, context, vars, self.engine.clock.now())
                 .map_err(|e| self.evaluation_failed(th, state, entered, e, false))?,
         };
         self.emit(
@@ -1400,6 +1400,7 @@ impl Run {
                         result: None,
                         error_output: None,
                     },
+                    self.engine.clock.now(),
                 );
                 jsonata_tolerated_limits(state, &b)
                     .map_err(|e| self.evaluation_failed(th, state, entered, e, false))?
@@ -1648,6 +1649,9 @@ impl Run {
         for input in inputs {
             let mut child = th.child(String::new(), 0);
             child.silent = true;
+            // A distributed Map's iterations are child executions: outer variables are not
+            // in their scope.
+            child.vars.clear();
             match self.run_machine(&spec.processor, input, &mut child).await {
                 Ok(v) => results.push(v),
                 Err(Flow::Halt) => return Err(Flow::Halt),

@@ -75,16 +75,109 @@ impl JsonataError {
     }
 }
 
-/// Evaluates a JSONata expression with the given variables (names without the `$`).
+/// Evaluates a JSONata expression with the given variables (names without the `$`), with
+/// `$now()` and `$millis()` at the current system time.
 pub fn evaluate(expr: &str, bindings: &Map<String, Value>) -> Result<Value, JsonataError> {
+    evaluate_at(expr, bindings, chrono::Utc::now())
+}
+
+/// Like [`evaluate`], with `$now()` and `$millis()` answering `now` (the engine passes its
+/// clock's time, so a virtual clock drives them too).
+pub fn evaluate_at(
+    expr: &str,
+    bindings: &Map<String, Value>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Value, JsonataError> {
     let expr = strip_delimiters(expr);
     if let Some(value) = variable_path(expr, bindings) {
         return Ok(value);
     }
     check_shape(expr)?;
-    let evaluated = on_large_stack(|| evaluate_with_jsonata_rs(expr, bindings))?;
+    let routed = route_aws_functions(expr);
+    let millis = now.timestamp_millis();
+    let evaluated = on_large_stack(|| {
+        NOW_MILLIS.with(|m| m.set(millis));
+        evaluate_with_jsonata_rs(&routed, bindings)
+    })?;
     let order = KeyOrder::new(expr, bindings);
     Ok(order.apply(evaluated))
+}
+
+thread_local! {
+    /// `$now()`/`$millis()` of the evaluation running on this thread.
+    static NOW_MILLIS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+const SFN_RANDOM: &str = "sfnRandom__";
+const SFN_MILLIS: &str = "sfnMillis__";
+
+/// jsonata-rs binds its own `$random`, `$now` and `$millis` after the caller's functions, so
+/// calls to them are routed to AWS's versions: `$random([seed])`, and the time functions
+/// answering the evaluation's time. String literals are left alone.
+fn route_aws_functions(expr: &str) -> String {
+    let mut out = String::with_capacity(expr.len() + 32);
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let mut prev: Option<char> = None;
+    let mut skip_to = 0usize;
+    for (i, c) in expr.char_indices() {
+        if i < skip_to {
+            continue;
+        }
+        if let Some(q) = quote {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                _ if c == q => quote = None,
+                _ => {}
+            }
+            prev = Some(c);
+            continue;
+        }
+        let routed = (c == '$' && prev != Some('$'))
+            .then(|| routed_call(&expr[i + 1..]))
+            .flatten();
+        match routed {
+            Some((replacement, consumed)) => {
+                out.push_str(&replacement);
+                skip_to = i + 1 + consumed;
+                prev = Some('(');
+            }
+            None => {
+                if matches!(c, '"' | '\'' | '`') {
+                    quote = Some(c);
+                }
+                out.push(c);
+                prev = Some(c);
+            }
+        }
+    }
+    out
+}
+
+/// For the text after a `$`: the replacement of a routed call and how many bytes it covers.
+fn routed_call(tail: &str) -> Option<(String, usize)> {
+    let call = |name: &str| -> Option<usize> {
+        let rest = tail.strip_prefix(name)?;
+        let spaces = rest.len() - rest.trim_start().len();
+        rest.trim_start()
+            .starts_with('(')
+            .then_some(name.len() + spaces + 1)
+    };
+    if let Some(n) = call("random") {
+        return Some((format!("${SFN_RANDOM}("), n));
+    }
+    if let Some(n) = call("millis") {
+        return Some((format!("${SFN_MILLIS}("), n));
+    }
+    let n = call("now")?;
+    let args = &tail[n..];
+    let spaces = args.len() - args.trim_start().len();
+    if args.trim_start().starts_with(')') {
+        return Some((format!("$fromMillis(${SFN_MILLIS}())"), n + spaces + 1));
+    }
+    Some((format!("$fromMillis(${SFN_MILLIS}(), "), n))
 }
 
 /// jsonata-rs recurses once per AST level when parsing, evaluating and dropping, and a stack
@@ -191,6 +284,8 @@ fn evaluate_with_jsonata_rs(
     jsonata.register_function("range", 3, fn_range);
     jsonata.register_function("hash", 2, fn_hash);
     jsonata.register_function("parse", 1, fn_parse);
+    jsonata.register_function(SFN_RANDOM, 1, fn_random);
+    jsonata.register_function(SFN_MILLIS, 0, fn_millis);
     for (name, value) in bindings {
         jsonata.assign_var(name, to_jsonata(&arena, value));
     }
@@ -401,6 +496,35 @@ fn fn_hash<'a>(context: FunctionContext<'a, '_>, args: &[&'a JValue<'a>]) -> JRe
         }
     };
     Ok(JValue::string(context.arena, &digest))
+}
+
+/// `$random([seed])`: a number in [0, 1); with a seed, always the same one for that seed
+/// (Java's `new Random(seed).nextDouble()`).
+fn fn_random<'a>(context: FunctionContext<'a, '_>, args: &[&'a JValue<'a>]) -> JResult<'a> {
+    let value = match argument(args, 0) {
+        JValue::Undefined => rand::random::<f64>(),
+        seed => java_next_double(integer_argument(&context, seed)?),
+    };
+    Ok(JValue::number(context.arena, value))
+}
+
+fn java_next_double(seed: i64) -> f64 {
+    const MULTIPLIER: i64 = 0x5_DEEC_E66D;
+    const MASK: i64 = (1 << 48) - 1;
+    let mut state = (seed ^ MULTIPLIER) & MASK;
+    let mut next = |bits: u32| {
+        state = state.wrapping_mul(MULTIPLIER).wrapping_add(0xB) & MASK;
+        state >> (48 - bits)
+    };
+    let high = next(26);
+    let low = next(27);
+    ((high << 27) + low) as f64 / (1u64 << 53) as f64
+}
+
+/// `$millis()`: the evaluation's time.
+fn fn_millis<'a>(context: FunctionContext<'a, '_>, _args: &[&'a JValue<'a>]) -> JResult<'a> {
+    let millis = NOW_MILLIS.with(std::cell::Cell::get);
+    Ok(JValue::number(context.arena, millis as f64))
 }
 
 /// `$parse(text)`: the JSON value of a JSON text.
@@ -686,6 +810,41 @@ mod tests {
         assert_eq!(uuid.as_str().map(str::len), Some(36));
         let r = ok("$random()", &Map::new()).as_f64().unwrap_or(-1.0);
         assert!((0.0..1.0).contains(&r));
+    }
+
+    #[test]
+    fn random_takes_an_optional_seed() {
+        let none = Map::new();
+        let seeded = ok("$random(42)", &none);
+        assert_eq!(seeded, ok("$random(42)", &none));
+        assert_ne!(seeded, ok("$random(43)", &none));
+        // Java: new Random(42).nextDouble()
+        assert_eq!(seeded, json!(0.7275636800328681));
+        let r = ok("$random()", &none).as_f64().unwrap_or(-1.0);
+        assert!((0.0..1.0).contains(&r));
+        assert!(eval("$random('x')", &none).is_err());
+    }
+
+    #[test]
+    fn now_and_millis_answer_the_given_time() {
+        let none = Map::new();
+        let t = chrono::DateTime::parse_from_rfc3339("2024-01-02T03:04:05.678Z")
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap();
+        let at = |e: &str| evaluate_at(e, &none, t).unwrap();
+        assert_eq!(at("$now()"), json!("2024-01-02T03:04:05.678Z"));
+        assert_eq!(at("$now ( )"), json!("2024-01-02T03:04:05.678Z"));
+        assert_eq!(at("$millis()"), json!(1_704_164_645_678_i64));
+        assert_eq!(at("$now('[Y0001]-[M01]-[D01]')"), json!("2024-01-02"));
+        // Literals that merely mention the functions are untouched.
+        assert_eq!(
+            at("'$now() and $random(1)'"),
+            json!("$now() and $random(1)")
+        );
+        assert_eq!(
+            route_aws_functions("$random() & \"$millis()\" & $nowhere"),
+            "$sfnRandom__() & \"$millis()\" & $nowhere"
+        );
     }
 
     // --- expressions used by the other conformance areas ---

@@ -7,6 +7,7 @@
 //! and the cause sentence without the "An error occurred while executing the state …" prefix,
 //! which the interpreter adds together with the `EvaluationFailed` event.
 
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::jsonata::{self, JsonataError};
@@ -61,8 +62,18 @@ pub(crate) struct StatesVar<'a> {
     pub error_output: Option<&'a Value>,
 }
 
-/// The variables an expression sees: the workflow variables plus `$states`.
-pub(crate) fn bindings(vars: &Map<String, Value>, states: &StatesVar<'_>) -> Map<String, Value> {
+/// What an expression sees: the workflow variables plus `$states`, and the time `$now()`
+/// answers.
+pub(crate) struct Bindings {
+    vars: Map<String, Value>,
+    now: DateTime<Utc>,
+}
+
+pub(crate) fn bindings(
+    vars: &Map<String, Value>,
+    states: &StatesVar<'_>,
+    now: DateTime<Utc>,
+) -> Bindings {
     let mut s = Map::new();
     s.insert("input".into(), states.input.clone());
     s.insert("context".into(), states.context.clone());
@@ -74,7 +85,7 @@ pub(crate) fn bindings(vars: &Map<String, Value>, states: &StatesVar<'_>) -> Map
     }
     let mut b = vars.clone();
     b.insert("states".into(), Value::Object(s));
-    b
+    Bindings { vars: b, now }
 }
 
 /// A string is an expression only when it starts with `{%` and ends with `%}`, exactly.
@@ -105,16 +116,17 @@ fn type_name(v: &Value) -> &'static str {
 pub(crate) fn eval_expression(
     expr: &str,
     location: &str,
-    b: &Map<String, Value>,
+    b: &Bindings,
 ) -> Result<Value, FieldError> {
-    jsonata::evaluate(expr, b).map_err(|e| FieldError::from_jsonata(&e, expr, location))
+    jsonata::evaluate_at(expr, &b.vars, b.now)
+        .map_err(|e| FieldError::from_jsonata(&e, expr, location))
 }
 
 /// Evaluates a template: expressions anywhere inside it are replaced by their values.
 pub(crate) fn eval_template(
     tpl: &Value,
     location: &str,
-    b: &Map<String, Value>,
+    b: &Bindings,
 ) -> Result<Value, FieldError> {
     match tpl {
         Value::String(s) if is_expression(s) => eval_expression(s, location, b),
@@ -137,10 +149,7 @@ pub(crate) fn eval_template(
 
 /// Evaluates `Assign`: each member is a template; the values are computed together, before
 /// any of them is assigned.
-pub(crate) fn eval_assign(
-    assign: &Value,
-    b: &Map<String, Value>,
-) -> Result<Map<String, Value>, FieldError> {
+pub(crate) fn eval_assign(assign: &Value, b: &Bindings) -> Result<Map<String, Value>, FieldError> {
     match eval_template(assign, "Assign", b)? {
         Value::Object(m) => Ok(m),
         other => Err(FieldError::query(
@@ -158,7 +167,7 @@ fn eval_typed(
     field: &Value,
     location: &str,
     expected: &str,
-    b: &Map<String, Value>,
+    b: &Bindings,
     accept: impl Fn(&Value) -> bool,
 ) -> Result<Value, FieldError> {
     let value = eval_template(field, location, b)?;
@@ -172,7 +181,7 @@ fn eval_typed(
 }
 
 /// `Items`: an array.
-pub(crate) fn eval_items(field: &Value, b: &Map<String, Value>) -> Result<Vec<Value>, FieldError> {
+pub(crate) fn eval_items(field: &Value, b: &Bindings) -> Result<Vec<Value>, FieldError> {
     match eval_typed(field, "Items", "array", b, Value::is_array)? {
         Value::Array(items) => Ok(items),
         _ => Ok(Vec::new()),
@@ -180,11 +189,7 @@ pub(crate) fn eval_items(field: &Value, b: &Map<String, Value>) -> Result<Vec<Va
 }
 
 /// A non-negative integer field (`TimeoutSeconds`, `MaxConcurrency`, `Seconds`, …).
-pub(crate) fn eval_count(
-    field: &Value,
-    location: &str,
-    b: &Map<String, Value>,
-) -> Result<u64, FieldError> {
+pub(crate) fn eval_count(field: &Value, location: &str, b: &Bindings) -> Result<u64, FieldError> {
     let v = eval_typed(field, location, "integer", b, |v| {
         v.as_u64().is_some() || v.as_f64().is_some_and(|f| f >= 0.0 && f.fract() == 0.0)
     })?;
@@ -193,17 +198,13 @@ pub(crate) fn eval_count(
 }
 
 /// A number field (`ToleratedFailurePercentage`).
-pub(crate) fn eval_number(
-    field: &Value,
-    location: &str,
-    b: &Map<String, Value>,
-) -> Result<f64, FieldError> {
+pub(crate) fn eval_number(field: &Value, location: &str, b: &Bindings) -> Result<f64, FieldError> {
     let v = eval_typed(field, location, "number", b, Value::is_number)?;
     Ok(v.as_f64().unwrap_or_default())
 }
 
 /// A boolean field (a Choice rule's `Condition`).
-pub(crate) fn eval_condition(field: &Value, b: &Map<String, Value>) -> Result<bool, FieldError> {
+pub(crate) fn eval_condition(field: &Value, b: &Bindings) -> Result<bool, FieldError> {
     let v = eval_typed(field, "Condition", "boolean", b, Value::is_boolean)?;
     Ok(v.as_bool().unwrap_or(false))
 }
@@ -212,7 +213,7 @@ pub(crate) fn eval_condition(field: &Value, b: &Map<String, Value>) -> Result<bo
 pub(crate) fn eval_string(
     field: &Value,
     location: &str,
-    b: &Map<String, Value>,
+    b: &Bindings,
 ) -> Result<String, FieldError> {
     match eval_typed(field, location, "string", b, Value::is_string)? {
         Value::String(s) => Ok(s),
@@ -225,7 +226,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn b(input: Value) -> Map<String, Value> {
+    fn b(input: Value) -> Bindings {
         let ctx = json!({"State": {"Name": "S"}});
         let mut vars = Map::new();
         vars.insert("v".into(), json!(7));
@@ -237,6 +238,7 @@ mod tests {
                 result: None,
                 error_output: None,
             },
+            Utc::now(),
         )
     }
 

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use statemachine::{
-    Engine, ExecutionDescription, ExecutionStatus, FnHandler, HandlerRegistry, HistoryEvent,
+    Clock, Engine, ExecutionDescription, ExecutionStatus, FnHandler, HandlerRegistry, HistoryEvent,
     HistoryStore, InvocationContext, StateMachineDefinition, TaskFailure, TaskHandler,
     VirtualClock,
 };
@@ -276,6 +276,30 @@ async fn map_items_item_selector_and_scoped_variables() {
 }
 
 #[tokio::test]
+async fn distributed_map_iterations_do_not_see_outer_variables() {
+    let def = |mode: &str| {
+        jsonata(
+            json!({
+                "Init": {"Type": "Pass", "Assign": {"outer": 1}, "Next": "Each"},
+                "Each": {"Type": "Map", "Items": [1],
+                    "ItemProcessor": {"ProcessorConfig": {"Mode": mode}, "StartAt": "Read",
+                        "States": {"Read": {"Type": "Pass", "Output": "{% $outer %}", "End": true}}},
+                    "End": true}
+            }),
+            "Init",
+        )
+    };
+    let (inline, _) = run(&def("INLINE"), json!({})).await;
+    assert_eq!(inline.output_json().unwrap(), json!([1]));
+    let (distributed, _) = run(&def("DISTRIBUTED"), json!({})).await;
+    assert_eq!(distributed.status, ExecutionStatus::Failed);
+    assert_eq!(
+        distributed.error.as_deref(),
+        Some("States.ExceedToleratedFailureThreshold")
+    );
+}
+
+#[tokio::test]
 async fn map_items_must_be_an_array() {
     let def = jsonata(
         json!({"Each": {"Type": "Map", "Items": "{% $states.input.n %}",
@@ -414,6 +438,26 @@ async fn wait_seconds_and_timestamp_expressions() {
             .as_deref()
             .unwrap()
             .ends_with("The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: 2016-12-05T21:29:29")
+    );
+}
+
+#[tokio::test]
+async fn now_follows_the_engine_clock() {
+    let def = jsonata(
+        json!({
+            "Nap": {"Type": "Wait", "Seconds": 5, "Next": "Stamp"},
+            "Stamp": {"Type": "Pass", "Output": {"now": "{% $now() %}", "millis": "{% $millis() %}"}, "End": true}
+        }),
+        "Nap",
+    );
+    let (done, _) = run(&def, json!({})).await;
+    let start = VirtualClock::starting_2024().now();
+    assert_eq!(
+        done.output_json().unwrap(),
+        json!({
+            "now": "2024-01-01T00:00:05.000Z",
+            "millis": start.timestamp_millis() + 5000
+        })
     );
 }
 

@@ -79,6 +79,7 @@ impl Run {
                 result: None,
                 error_output: None,
             },
+            self.engine.clock.now(),
         );
         let c = &state.common;
         match &state.kind {
@@ -171,7 +172,7 @@ impl Run {
         state: &State,
         entered: &HistoryEvent,
         (assign, output): (Option<&Value>, Option<&Value>),
-        b: &Map<String, Value>,
+        b: &query::Bindings,
         default_output: &Value,
     ) -> Result<Value, Flow> {
         let evaluated = (|| {
@@ -210,6 +211,7 @@ impl Run {
                 result: None,
                 error_output: None,
             },
+            self.engine.clock.now(),
         );
         let arguments = |th: &mut Thread| match &c.arguments {
             Some(a) => query::eval_template(a, "Arguments", &b)
@@ -248,6 +250,7 @@ impl Run {
                 result: Some(&result),
                 error_output: None,
             },
+            self.engine.clock.now(),
         );
         self.finish_jsonata(
             th,
@@ -282,6 +285,7 @@ impl Run {
                 result: None,
                 error_output: Some(&error_output),
             },
+            self.engine.clock.now(),
         );
         let out = self.finish_jsonata(
             th,
@@ -296,7 +300,7 @@ impl Run {
 }
 
 /// A JSONata Fail state's `Error` and `Cause` (literals or expressions).
-fn jsonata_fail_error(state: &State, b: &Map<String, Value>) -> Result<StateError, FieldError> {
+fn jsonata_fail_error(state: &State, b: &query::Bindings) -> Result<StateError, FieldError> {
     let field = |name: &str| {
         state
             .raw
@@ -313,7 +317,7 @@ fn jsonata_fail_error(state: &State, b: &Map<String, Value>) -> Result<StateErro
 /// The end of a JSONata Wait state: `Seconds` (a non-negative integer) or `Timestamp`.
 fn jsonata_wait_target(
     state: &State,
-    b: &Map<String, Value>,
+    b: &query::Bindings,
     entered: &DateTime<Utc>,
 ) -> Result<DateTime<Utc>, FieldError> {
     if let Some(field) = state.raw.get("Seconds") {
@@ -346,10 +350,7 @@ fn jsonata_wait_target(
 }
 
 /// `TimeoutSeconds` and `HeartbeatSeconds` of a JSONata Task.
-fn jsonata_task_timeouts(
-    state: &State,
-    b: &Map<String, Value>,
-) -> Result<TaskTimeouts, FieldError> {
+fn jsonata_task_timeouts(state: &State, b: &query::Bindings) -> Result<TaskTimeouts, FieldError> {
     let StateKind::Task {
         timeout_seconds,
         heartbeat_seconds,
@@ -378,6 +379,7 @@ pub(super) fn jsonata_map_inputs(
     input: &Value,
     context: &Value,
     vars: &Map<String, Value>,
+    now: DateTime<Utc>,
 ) -> Result<(Vec<Value>, usize), FieldError> {
     let b = query::bindings(
         vars,
@@ -387,6 +389,7 @@ pub(super) fn jsonata_map_inputs(
             result: None,
             error_output: None,
         },
+        now,
     );
     let items = match &spec.items {
         Some(field) => query::eval_items(field, &b)?,
@@ -423,6 +426,7 @@ pub(super) fn jsonata_map_inputs(
                         result: None,
                         error_output: None,
                     },
+                    now,
                 );
                 query::eval_template(selector, "ItemSelector", &b)
             })
@@ -435,7 +439,7 @@ pub(super) fn jsonata_map_inputs(
 /// `ToleratedFailureCount` / `ToleratedFailurePercentage` of a JSONata Map.
 pub(super) fn jsonata_tolerated_limits(
     state: &State,
-    b: &Map<String, Value>,
+    b: &query::Bindings,
 ) -> Result<ToleratedLimits, FieldError> {
     let count = state
         .raw
