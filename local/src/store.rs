@@ -1,6 +1,6 @@
 //! Local adapters of the `steps` ports: jobs in SQLite, objects as files, API keys (hashed)
-//! in SQLite. The job store keeps the conditional-write rules of `steps::memory` (the
-//! reference semantics) by doing each read-check-write in one SQLite transaction.
+//! in SQLite. The job store applies `steps::job_rules` (the rules every job store shares)
+//! inside one SQLite transaction per read-check-write.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use steps::memory::{advanced_progress, check_transition};
+use steps::job_rules::{JobUpdate, apply_update};
 use steps::ports::{JobStore, JobStoreError, ObjectMeta, ObjectStore, ObjectStoreError};
-use steps::{Job, JobError, JobResults, JobStatus, Stage};
+use steps::{Job, JobError, JobResults, Stage};
 use uuid::Uuid;
 
 pub(crate) fn open_db(path: &Path) -> Result<Connection, rusqlite::Error> {
@@ -82,25 +82,13 @@ impl SqliteJobStore {
         Ok(())
     }
 
-    /// Applies `change` if the job may move to `target`, atomically.
-    fn update(
-        &self,
-        job_id: Uuid,
-        target: Option<JobStatus>,
-        attempted: &str,
-        change: impl FnOnce(&mut Job),
-    ) -> Result<Job, JobStoreError> {
+    /// Applies `update` under the rules of `steps::job_rules`, in one transaction.
+    fn update(&self, job_id: Uuid, update: JobUpdate) -> Result<Job, JobStoreError> {
         let mut conn = lock(&self.conn);
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(store_error)?;
-        let mut job = Self::read(&tx, job_id)?;
-        if let Some(target) = target {
-            check_transition(&job, target, attempted)?;
-            job.status = target;
-        }
-        change(&mut job);
-        job.updated_at = Utc::now();
+        let job = apply_update(&Self::read(&tx, job_id)?, update, Utc::now())?;
         Self::write(&tx, &job)?;
         tx.commit().map_err(store_error)?;
         Ok(job)
@@ -157,34 +145,15 @@ impl JobStore for SqliteJobStore {
         stage: Stage,
         progress: u8,
     ) -> Result<Job, JobStoreError> {
-        self.update(
-            job_id,
-            Some(JobStatus::Processing),
-            &format!("advance to {stage}"),
-            |job| {
-                let (stage, progress) = advanced_progress(job, stage, progress);
-                job.stage = stage;
-                job.progress = progress;
-            },
-        )
+        self.update(job_id, JobUpdate::Advance { stage, progress })
     }
 
     async fn complete(&self, job_id: Uuid, results: JobResults) -> Result<Job, JobStoreError> {
-        self.update(job_id, Some(JobStatus::Completed), "complete", |job| {
-            job.stage = Stage::Completed;
-            job.progress = 100;
-            job.avatar_key = Some(results.avatar_key);
-            job.identity_package = Some(results.identity_package);
-            job.pet_analysis = Some(results.pet_analysis);
-            job.career_profile = Some(results.career_profile);
-            job.error = None;
-        })
+        self.update(job_id, JobUpdate::Complete(Box::new(results)))
     }
 
     async fn fail(&self, job_id: Uuid, error: JobError) -> Result<Job, JobStoreError> {
-        self.update(job_id, Some(JobStatus::Failed), "fail", |job| {
-            job.error = Some(error);
-        })
+        self.update(job_id, JobUpdate::Fail(error))
     }
 
     async fn set_execution_arn(
@@ -192,9 +161,7 @@ impl JobStore for SqliteJobStore {
         job_id: Uuid,
         execution_arn: &str,
     ) -> Result<Job, JobStoreError> {
-        self.update(job_id, None, "set the execution", |job| {
-            job.execution_arn = Some(execution_arn.to_owned());
-        })
+        self.update(job_id, JobUpdate::SetExecutionArn(execution_arn.to_owned()))
     }
 }
 
@@ -364,6 +331,7 @@ impl ApiKeyStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use steps::JobStatus;
 
     fn job(now: chrono::DateTime<Utc>) -> Job {
         Job::new(Uuid::new_v4(), "key-1", "uploads/x/original.png", now)

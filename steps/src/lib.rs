@@ -11,6 +11,7 @@
 pub mod domain;
 pub mod error;
 pub mod imaging;
+pub mod job_rules;
 pub mod memory;
 pub mod offline;
 pub mod personality;

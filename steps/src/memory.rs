@@ -1,5 +1,5 @@
-//! In-memory `ObjectStore` and `JobStore`: for tests, and the reference semantics that every
-//! other adapter (SQLite, filesystem, S3, DynamoDB) must match.
+//! In-memory `ObjectStore` and `JobStore`: for tests and for `petavatar run`. The job store
+//! applies the rules of [`crate::job_rules`], as every other adapter does.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,7 +9,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::{Job, JobError, JobResults, JobStatus, Stage};
+use crate::domain::{Job, JobError, JobResults, Stage};
+use crate::job_rules::{JobUpdate, apply_update};
 use crate::ports::{JobStore, JobStoreError, ObjectMeta, ObjectStore, ObjectStoreError};
 
 /// A source of "now" for `updated_at`, injectable for tests.
@@ -93,53 +94,14 @@ impl InMemoryJobStore {
         }
     }
 
-    /// Apply `change` to the job if its status may move to `target`; the single place where the
-    /// conditional-write rule lives.
-    fn update(
-        &self,
-        job_id: Uuid,
-        target: JobStatus,
-        attempted: &str,
-        change: impl FnOnce(&mut Job),
-    ) -> Result<Job, JobStoreError> {
+    /// Applies `update` under the rules of `job_rules`, atomically.
+    fn update(&self, job_id: Uuid, update: JobUpdate) -> Result<Job, JobStoreError> {
         let mut jobs = lock(&self.jobs);
         let job = jobs
             .get_mut(&job_id)
             .ok_or(JobStoreError::NotFound(job_id))?;
-        check_transition(job, target, attempted)?;
-        change(job);
-        job.status = target;
-        job.updated_at = (self.clock)();
+        *job = apply_update(job, update, (self.clock)())?;
         Ok(job.clone())
-    }
-}
-
-/// The conditional-write rule: status never moves backwards and never leaves a terminal state.
-/// Repeating a terminal write (`complete` on a completed job) is also refused, so a caller can
-/// tell "I did it" from "it was already done" and decide (the stages treat it as done).
-pub fn check_transition(
-    job: &Job,
-    target: JobStatus,
-    attempted: &str,
-) -> Result<(), JobStoreError> {
-    if job.status.is_terminal() || !job.status.can_move_to(target) {
-        return Err(JobStoreError::Conflict {
-            job_id: job.job_id,
-            current: job.status,
-            attempted: attempted.to_string(),
-        });
-    }
-    Ok(())
-}
-
-/// Progress and stage after `advance`: progress keeps the larger value; the stage follows it, so
-/// the two parallel branches may report in either order.
-pub fn advanced_progress(job: &Job, stage: Stage, progress: u8) -> (Stage, u8) {
-    let progress = progress.min(100);
-    if progress >= job.progress {
-        (stage, progress)
-    } else {
-        (job.stage, job.progress)
     }
 }
 
@@ -167,35 +129,15 @@ impl JobStore for InMemoryJobStore {
         stage: Stage,
         progress: u8,
     ) -> Result<Job, JobStoreError> {
-        self.update(
-            job_id,
-            JobStatus::Processing,
-            &format!("advance to {stage}"),
-            |job| {
-                let (stage, progress) = advanced_progress(job, stage, progress);
-                job.stage = stage;
-                job.progress = progress;
-            },
-        )
+        self.update(job_id, JobUpdate::Advance { stage, progress })
     }
 
     async fn complete(&self, job_id: Uuid, results: JobResults) -> Result<Job, JobStoreError> {
-        self.update(job_id, JobStatus::Completed, "complete", |job| {
-            job.stage = Stage::Completed;
-            job.progress = 100;
-            job.avatar_key = Some(results.avatar_key);
-            job.identity_package = Some(results.identity_package);
-            job.pet_analysis = Some(results.pet_analysis);
-            job.career_profile = Some(results.career_profile);
-            job.error = None;
-        })
+        self.update(job_id, JobUpdate::Complete(Box::new(results)))
     }
 
     async fn fail(&self, job_id: Uuid, error: JobError) -> Result<Job, JobStoreError> {
-        // The stage stays where the job failed: an operator wants to know which stage it was.
-        self.update(job_id, JobStatus::Failed, "fail", |job| {
-            job.error = Some(error);
-        })
+        self.update(job_id, JobUpdate::Fail(error))
     }
 
     async fn set_execution_arn(
@@ -203,12 +145,6 @@ impl JobStore for InMemoryJobStore {
         job_id: Uuid,
         execution_arn: &str,
     ) -> Result<Job, JobStoreError> {
-        let mut jobs = lock(&self.jobs);
-        let job = jobs
-            .get_mut(&job_id)
-            .ok_or(JobStoreError::NotFound(job_id))?;
-        job.execution_arn = Some(execution_arn.to_string());
-        job.updated_at = (self.clock)();
-        Ok(job.clone())
+        self.update(job_id, JobUpdate::SetExecutionArn(execution_arn.to_owned()))
     }
 }

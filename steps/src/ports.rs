@@ -72,7 +72,8 @@ pub enum JobStoreError {
     Other(String),
 }
 
-/// The job table. Writes are conditional (DynamoDB `ConditionExpression`, SQLite `WHERE`):
+/// The job table. Writes are conditional (DynamoDB `ConditionExpression`, SQLite `WHERE`) and
+/// follow [`crate::job_rules::apply_update`]:
 /// - status never moves backwards (`queued` → `processing` → `completed`|`failed`) and never
 ///   leaves a terminal state;
 /// - progress never decreases (the larger of the stored and the new value is kept, so the two
