@@ -4,7 +4,7 @@
 
 use tiny_skia::{
     Color, FillRule, GradientStop, LineCap, LinearGradient, Paint, Path, PathBuilder, Pixmap,
-    Point, RadialGradient, Rect, SpreadMode, Stroke, Transform,
+    Point, RadialGradient, Rect, Shader, SpreadMode, Stroke, Transform,
 };
 
 use super::careers::{Attire, Scene};
@@ -231,14 +231,8 @@ impl Canvas {
         self.fill_rgb(polygon_path(points), c);
     }
 
-    fn vertical_gradient(&mut self, y0: f32, y1: f32, top: Rgb, bottom: Rgb) {
-        let shader = LinearGradient::new(
-            Point::from_xy(0.0, y0),
-            Point::from_xy(0.0, y1),
-            vec![stop(0.0, top, 255), stop(1.0, bottom, 255)],
-            SpreadMode::Pad,
-            Transform::identity(),
-        );
+    /// Fills a rectangle with a gradient; a degenerate gradient (`None`) draws nothing.
+    fn shade_rect(&mut self, shader: Option<Shader<'static>>, x: f32, y: f32, w: f32, h: f32) {
         if let Some(shader) = shader {
             let paint = Paint {
                 shader,
@@ -246,58 +240,52 @@ impl Canvas {
                 ..Paint::default()
             };
             self.fill(
-                Rect::from_xywh(0.0, y0, 1024.0, y1 - y0).map(PathBuilder::from_rect),
+                Rect::from_xywh(x, y, w, h).map(PathBuilder::from_rect),
                 &paint,
             );
         }
     }
 
+    fn vertical_gradient(&mut self, y0: f32, y1: f32, top: Rgb, bottom: Rgb) {
+        let shader = vertical(y0, y1, vec![stop(0.0, top, 255), stop(1.0, bottom, 255)]);
+        self.shade_rect(shader, 0.0, y0, 1024.0, y1 - y0);
+    }
+
     fn radial_glow(&mut self, cx: f32, cy: f32, r: f32, c: Rgb, alpha: u8) {
-        let shader = RadialGradient::new(
-            Point::from_xy(cx, cy),
-            0.0,
-            Point::from_xy(cx, cy),
-            r,
-            vec![stop(0.0, c, alpha), stop(1.0, c, 0)],
-            SpreadMode::Pad,
-            Transform::identity(),
-        );
-        if let Some(shader) = shader {
-            let paint = Paint {
-                shader,
-                anti_alias: true,
-                ..Paint::default()
-            };
-            self.fill(
-                Rect::from_xywh(cx - r, cy - r, 2.0 * r, 2.0 * r).map(PathBuilder::from_rect),
-                &paint,
-            );
-        }
+        let shader = radial(cx, cy, 0.0, r, vec![stop(0.0, c, alpha), stop(1.0, c, 0)]);
+        self.shade_rect(shader, cx - r, cy - r, 2.0 * r, 2.0 * r);
     }
 
     /// Darken the corners so the figure stands out, like a studio portrait.
     fn vignette(&mut self) {
-        let shader = RadialGradient::new(
-            Point::from_xy(512.0, 470.0),
-            300.0,
-            Point::from_xy(512.0, 470.0),
-            760.0,
-            vec![stop(0.0, [0, 0, 0], 0), stop(1.0, [0, 0, 0], 110)],
-            SpreadMode::Pad,
-            Transform::identity(),
-        );
-        if let Some(shader) = shader {
-            let paint = Paint {
-                shader,
-                anti_alias: true,
-                ..Paint::default()
-            };
-            self.fill(
-                Rect::from_xywh(0.0, 0.0, 1024.0, 1024.0).map(PathBuilder::from_rect),
-                &paint,
-            );
-        }
+        let stops = vec![stop(0.0, [0, 0, 0], 0), stop(1.0, [0, 0, 0], 110)];
+        let shader = radial(512.0, 470.0, 300.0, 760.0, stops);
+        self.shade_rect(shader, 0.0, 0.0, 1024.0, 1024.0);
     }
+}
+
+/// A top-to-bottom gradient between `y0` and `y1`.
+fn vertical(y0: f32, y1: f32, stops: Vec<GradientStop>) -> Option<Shader<'static>> {
+    LinearGradient::new(
+        Point::from_xy(0.0, y0),
+        Point::from_xy(0.0, y1),
+        stops,
+        SpreadMode::Pad,
+        Transform::identity(),
+    )
+}
+
+/// A gradient in rings around `(cx, cy)`, from radius `r0` to `r1`.
+fn radial(cx: f32, cy: f32, r0: f32, r1: f32, stops: Vec<GradientStop>) -> Option<Shader<'static>> {
+    RadialGradient::new(
+        Point::from_xy(cx, cy),
+        r0,
+        Point::from_xy(cx, cy),
+        r1,
+        stops,
+        SpreadMode::Pad,
+        Transform::identity(),
+    )
 }
 
 fn round_rect_path(x: f32, y: f32, w: f32, h: f32, r: f32) -> Option<Path> {
@@ -351,28 +339,16 @@ fn corner_office(c: &mut Canvas) {
     c.vertical_gradient(0.0, 1024.0, [222, 214, 200], [188, 178, 162]);
     // Window with a dusk skyline.
     c.rect(90.0, 90.0, 844.0, 640.0, [70, 64, 60]);
-    let sky = LinearGradient::new(
-        Point::from_xy(0.0, 100.0),
-        Point::from_xy(0.0, 720.0),
+    let sky = vertical(
+        100.0,
+        720.0,
         vec![
             stop(0.0, [92, 140, 204], 255),
             stop(0.7, [250, 190, 140], 255),
             stop(1.0, [252, 214, 170], 255),
         ],
-        SpreadMode::Pad,
-        Transform::identity(),
     );
-    if let Some(shader) = sky {
-        let paint = Paint {
-            shader,
-            anti_alias: true,
-            ..Paint::default()
-        };
-        c.fill(
-            Rect::from_xywh(104.0, 104.0, 816.0, 612.0).map(PathBuilder::from_rect),
-            &paint,
-        );
-    }
+    c.shade_rect(sky, 104.0, 104.0, 816.0, 612.0);
     let mut x = 104.0;
     while x < 920.0 {
         let w = 40.0 + c.rng.unit() * 70.0;

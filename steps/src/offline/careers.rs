@@ -43,25 +43,32 @@ impl Attire {
     /// Parse the text back (for careers that came from another backend, the drawing picks the
     /// closest kind by keyword).
     pub fn from_text(text: &str) -> Attire {
-        let t = text.to_lowercase();
-        let rules: [(&str, Attire); 11] = [
-            ("lab coat", Attire::LabCoat),
-            ("hoodie", Attire::Hoodie),
-            ("cardigan", Attire::Cardigan),
-            ("chef", Attire::ChefWhites),
-            ("scrubs", Attire::Scrubs),
-            ("apron", Attire::WorkApron),
-            ("pilot", Attire::PilotUniform),
-            ("turtleneck", Attire::Turtleneck),
-            ("blazer", Attire::Blazer),
-            ("charcoal", Attire::CharcoalSuit),
-            ("suit", Attire::NavySuit),
-        ];
-        rules
-            .iter()
-            .find(|(k, _)| t.contains(k))
-            .map_or(Attire::Blazer, |(_, a)| *a)
+        first_keyword(text, ATTIRE_KEYWORDS, Attire::Blazer)
     }
+}
+
+/// Keywords of attire descriptions, tried in order (`"charcoal"` before the plainer `"suit"`).
+const ATTIRE_KEYWORDS: &[(&str, Attire)] = &[
+    ("lab coat", Attire::LabCoat),
+    ("hoodie", Attire::Hoodie),
+    ("cardigan", Attire::Cardigan),
+    ("chef", Attire::ChefWhites),
+    ("scrubs", Attire::Scrubs),
+    ("apron", Attire::WorkApron),
+    ("pilot", Attire::PilotUniform),
+    ("turtleneck", Attire::Turtleneck),
+    ("blazer", Attire::Blazer),
+    ("charcoal", Attire::CharcoalSuit),
+    ("suit", Attire::NavySuit),
+];
+
+/// The value of the first keyword that `text` contains (case-insensitive), else `default`.
+fn first_keyword<T: Copy>(text: &str, keywords: &[(&str, T)], default: T) -> T {
+    let text = text.to_lowercase();
+    keywords
+        .iter()
+        .find(|(keyword, _)| text.contains(keyword))
+        .map_or(default, |(_, value)| *value)
 }
 
 /// The scene behind the avatar.
@@ -101,28 +108,29 @@ impl Scene {
         }
     }
 
+    /// Parse the text back by keyword, as [`Attire::from_text`] does.
     pub fn from_text(text: &str) -> Scene {
-        let t = text.to_lowercase();
-        let rules: [(&str, Scene); 12] = [
-            ("lab", Scene::Laboratory),
-            ("monitor", Scene::CodingDesk),
-            ("code", Scene::CodingDesk),
-            ("studio", Scene::ArtStudio),
-            ("kitchen", Scene::Kitchen),
-            ("clinic", Scene::Clinic),
-            ("chalk", Scene::Classroom),
-            ("book", Scene::Library),
-            ("workshop", Scene::Workshop),
-            ("plant", Scene::Greenhouse),
-            ("stage", Scene::Stage),
-            ("sky", Scene::Sky),
-        ];
-        rules
-            .iter()
-            .find(|(k, _)| t.contains(k))
-            .map_or(Scene::CornerOffice, |(_, s)| *s)
+        first_keyword(text, SCENE_KEYWORDS, Scene::CornerOffice)
     }
 }
+
+/// Keywords of background descriptions, tried in order (`"skyline"`, an office's view, before
+/// `"sky"`, the airfield).
+const SCENE_KEYWORDS: &[(&str, Scene)] = &[
+    ("lab", Scene::Laboratory),
+    ("monitor", Scene::CodingDesk),
+    ("code", Scene::CodingDesk),
+    ("studio", Scene::ArtStudio),
+    ("kitchen", Scene::Kitchen),
+    ("clinic", Scene::Clinic),
+    ("chalk", Scene::Classroom),
+    ("book", Scene::Library),
+    ("workshop", Scene::Workshop),
+    ("plant", Scene::Greenhouse),
+    ("stage", Scene::Stage),
+    ("skyline", Scene::CornerOffice),
+    ("sky", Scene::Sky),
+];
 
 pub struct Career {
     pub title: &'static str,
@@ -934,14 +942,9 @@ impl Career {
     /// The trait profile: +1 on key traits, −1 on low traits, 0 elsewhere.
     pub fn profile(&self) -> [f64; DIMENSION_COUNT] {
         let mut v = [0.0; DIMENSION_COUNT];
-        for t in self.key_traits {
-            if let Some(i) = index_of(t) {
-                v[i] = 1.0;
-            }
-        }
-        for t in self.low_traits {
-            if let Some(i) = index_of(t) {
-                v[i] = -1.0;
+        for (traits, weight) in [(self.key_traits, 1.0), (self.low_traits, -1.0)] {
+            for i in traits.iter().filter_map(|t| index_of(t)) {
+                v[i] = weight;
             }
         }
         v
@@ -1009,6 +1012,17 @@ mod tests {
             assert!((3..=5).contains(&c.key_traits.len()), "{}", c.title);
             assert!(c.skills.len() >= 4, "{}", c.title);
         }
+    }
+
+    #[test]
+    fn attire_and_scene_descriptions_read_back_as_themselves() {
+        for career in CATALOGUE {
+            assert_eq!(Attire::from_text(career.attire.describe()), career.attire);
+            assert_eq!(Scene::from_text(career.scene.describe()), career.scene);
+        }
+        assert_eq!(Attire::from_text("A Charcoal SUIT"), Attire::CharcoalSuit);
+        assert_eq!(Attire::from_text("a kimono"), Attire::Blazer);
+        assert_eq!(Scene::from_text("a beach"), Scene::CornerOffice);
     }
 
     #[test]
