@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -12,13 +11,7 @@ use serde_json::Value;
 fn run_writes_the_avatar_and_the_identity() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let output = Command::new(binary())
-        .arg("run")
-        .arg(CHELSEA)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let output = petavatar(&[&"run", &CHELSEA, &"--out", &out]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -45,14 +38,7 @@ fn run_writes_the_avatar_and_the_identity() {
     for file in files {
         assert!(out.join(file).exists(), "{file}");
     }
-    for stage in [
-        "ValidateImage",
-        "AnalyzePet",
-        "MapCareer",
-        "GenerateAvatar",
-        "WriteIdentity",
-        "RecordResult",
-    ] {
+    for stage in PIPELINE_STATES {
         assert!(stderr.contains(stage), "progress shows {stage}: {stderr}");
     }
     let history: Value =
@@ -65,13 +51,7 @@ fn run_fails_clearly_on_a_file_that_is_not_an_image() {
     let dir = tempfile::tempdir().unwrap();
     let photo = dir.path().join("notes.jpg");
     std::fs::write(&photo, "these are not pixels").unwrap();
-    let output = Command::new(binary())
-        .arg("run")
-        .arg(&photo)
-        .arg("--out")
-        .arg(dir.path().join("out"))
-        .output()
-        .unwrap();
+    let output = petavatar(&[&"run", &photo, &"--out", &dir.path().join("out")]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -83,10 +63,7 @@ fn run_fails_clearly_on_a_file_that_is_not_an_image() {
 
 #[test]
 fn run_fails_clearly_on_a_missing_file() {
-    let output = Command::new(binary())
-        .args(["run", "/nonexistent/cat.png"])
-        .output()
-        .unwrap();
+    let output = petavatar(&[&"run", &"/nonexistent/cat.png"]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read /nonexistent/cat.png"));
 }
@@ -126,11 +103,7 @@ async fn submit_and_executions_against_a_running_server() {
         (1024, 1024)
     );
 
-    let list = Command::new(binary())
-        .args(["executions", "list", "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let list = petavatar(&[&"executions", &"list", &"--data", &data]);
     let table = String::from_utf8_lossy(&list.stdout);
     assert!(list.status.success());
     assert!(
@@ -140,22 +113,14 @@ async fn submit_and_executions_against_a_running_server() {
         "{table}"
     );
 
-    let show = Command::new(binary())
-        .args(["executions", "show", &job_id, "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let show = petavatar(&[&"executions", &"show", &job_id, &"--data", &data]);
     let text = String::from_utf8_lossy(&show.stdout);
     assert!(
         text.contains("TaskStateEntered") && text.contains("RecordResult"),
         "{text}"
     );
 
-    let json = Command::new(binary())
-        .args(["executions", "show", &job_id, "--json", "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let json = petavatar(&[&"executions", &"show", &job_id, &"--json", &"--data", &data]);
     let history: Value = serde_json::from_slice(&json.stdout).unwrap();
     let events = history["events"].as_array().unwrap();
     assert_eq!(events[0]["type"], "ExecutionStarted");

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use common::*;
 use reqwest::StatusCode;
-use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_survives_sigkill_and_completes_after_restart() {
@@ -45,32 +44,9 @@ async fn a_job_survives_sigkill_and_completes_after_restart() {
     assert_eq!(status, StatusCode::OK, "{results}");
 
     // One execution, which went on from where it was: the stages done before the kill did not run again.
-    let detail: Value = client
-        .http
-        .get(format!("{}/api/executions/{job_id}", client.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail = client.execution(&job_id).await;
     assert_eq!(detail["execution"]["status"], "SUCCEEDED");
-    let entered: Vec<&str> = detail["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["stateEnteredEventDetails"]["name"].as_str())
-        .collect();
-    assert_eq!(
-        entered.iter().filter(|s| **s == "ValidateImage").count(),
-        1,
-        "{entered:?}"
-    );
-    assert_eq!(
-        entered.iter().filter(|s| **s == "AnalyzePet").count(),
-        1,
-        "{entered:?}"
-    );
+    assert_entered_once(&detail, &PIPELINE_STATES);
     assert!(restarted.logs().iter().any(|l| {
         l["message"].as_str().is_some_and(|m| m.contains("resumed")) && l["resumed"] == 1
     }));

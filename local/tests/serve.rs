@@ -10,30 +10,6 @@ use serde_json::{Value, json};
 
 const FLOW_TIMEOUT: Duration = Duration::from_secs(120);
 
-async fn execution(client: &Client, job_id: &str) -> Value {
-    let res = client
-        .http
-        .get(format!("{}/api/executions/{job_id}", client.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    res.json().await.unwrap()
-}
-
-fn entered_states(detail: &Value) -> Vec<String> {
-    detail["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| {
-            e["stateEnteredEventDetails"]["name"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_full_flow_from_presigned_url_to_avatar_download() {
     let dir = tempfile::tempdir().unwrap();
@@ -95,24 +71,10 @@ async fn the_full_flow_from_presigned_url_to_avatar_download() {
     assert_eq!(png_size(&avatar.bytes().await.unwrap()), (1024, 1024));
 
     // The execution ran every stage of the real pipeline, once.
-    let detail = execution(&client, &job_id).await;
+    let detail = client.execution(&job_id).await;
     assert_eq!(detail["execution"]["status"], "SUCCEEDED");
-    let entered = entered_states(&detail);
-    for state in [
-        "ValidateImage",
-        "AnalyzePet",
-        "MapCareer",
-        "GenerateAvatar",
-        "WriteIdentity",
-        "RecordResult",
-    ] {
-        assert_eq!(
-            entered.iter().filter(|s| *s == state).count(),
-            1,
-            "{state} in {entered:?}"
-        );
-    }
-    assert!(!entered.contains(&"RecordFailure".to_owned()));
+    assert_entered_once(&detail, &PIPELINE_STATES);
+    assert!(!entered_states(&detail).contains(&"RecordFailure".to_owned()));
 
     // Every log line about the job carries its id; metrics are EMF lines.
     let logs = server.logs();
@@ -188,11 +150,8 @@ async fn an_upload_alone_starts_its_job_and_both_paths_make_one_execution() {
         .await;
     assert_eq!(seen.last().unwrap()["status"], "completed");
     let list: Value = client
-        .http
-        .get(format!("{}/api/executions", client.base))
-        .send()
+        .get_unauthenticated("/api/executions")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -212,12 +171,7 @@ async fn an_upload_alone_starts_its_job_and_both_paths_make_one_execution() {
         1,
         "{names:?}"
     );
-    let entered = entered_states(&execution(&client, &both_job).await);
-    assert_eq!(
-        entered.iter().filter(|s| *s == "ValidateImage").count(),
-        1,
-        "{entered:?}"
-    );
+    assert_entered_once(&client.execution(&both_job).await, &PIPELINE_STATES);
     let logs = server.logs();
     let enqueued = logs
         .iter()
@@ -245,12 +199,7 @@ async fn api_errors_over_http() {
     let nobody = Client::new(&server, "pa_0000");
 
     // 401: no key, wrong key.
-    let res = client
-        .http
-        .get(format!("{}/presigned-url", server.base))
-        .send()
-        .await
-        .unwrap();
+    let res = client.get_unauthenticated("/presigned-url").await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "Unauthorized");
@@ -312,15 +261,7 @@ async fn api_errors_over_http() {
     );
 
     // The pages, with the element ids a browser test relies on (documented in local/README.md).
-    let page = client
-        .http
-        .get(format!("{}/", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = client.page("/").await;
     for id in [
         "api-key",
         "drop-zone",
@@ -349,15 +290,7 @@ async fn api_errors_over_http() {
             "index page lacks #{id}"
         );
     }
-    let view = client
-        .http
-        .get(format!("{}/executions/{job_id}", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let view = client.page(&format!("/executions/{job_id}")).await;
     for id in [
         "execution-graph",
         "execution-status",
@@ -371,15 +304,8 @@ async fn api_errors_over_http() {
         );
     }
     let res = client
-        .http
-        .get(format!(
-            "{}/api/executions/{}",
-            server.base,
-            uuid::Uuid::new_v4()
-        ))
-        .send()
-        .await
-        .unwrap();
+        .get_unauthenticated(&format!("/api/executions/{}", uuid::Uuid::new_v4()))
+        .await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 
     // The OpenAPI document is served.

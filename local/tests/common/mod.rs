@@ -2,9 +2,10 @@
 
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,24 @@ pub const CHELSEA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/chel
 
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_petavatar")
+}
+
+/// The states a successful job's execution enters, each once (RecordFailure is not among them).
+pub const PIPELINE_STATES: [&str; 6] = [
+    "ValidateImage",
+    "AnalyzePet",
+    "MapCareer",
+    "GenerateAvatar",
+    "WriteIdentity",
+    "RecordResult",
+];
+
+/// Runs `petavatar ARGS…` to completion: `petavatar(&[&"run", &photo, &"--out", &out])`.
+pub fn petavatar(args: &[&dyn AsRef<OsStr>]) -> Output {
+    Command::new(binary())
+        .args(args.iter().map(|arg| arg.as_ref()))
+        .output()
+        .unwrap()
 }
 
 pub struct Server {
@@ -105,11 +124,7 @@ impl Drop for Server {
 
 /// Creates another API key in a data folder with `petavatar keys create`.
 pub fn create_key(data: &Path) -> String {
-    let out = Command::new(binary())
-        .args(["keys", "create", "--data"])
-        .arg(data)
-        .output()
-        .unwrap();
+    let out = petavatar(&[&"keys", &"create", &"--data", &data]);
     assert!(
         out.status.success(),
         "{}",
@@ -133,30 +148,47 @@ impl Client {
         }
     }
 
-    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let res = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("x-api-key", &self.key)
-            .send()
-            .await
-            .unwrap();
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request with the client's API key; the status and the JSON body (or null).
+    async fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let res = request.header("x-api-key", &self.key).send().await.unwrap();
         let status = res.status();
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.http.get(self.url(path))).await
+    }
+
     pub async fn post_json(&self, path: &str, body: &str) -> (StatusCode, Value) {
-        let res = self
+        let request = self
             .http
-            .post(format!("{}{path}", self.base))
-            .header("x-api-key", &self.key)
+            .post(self.url(path))
             .header("content-type", "application/json")
-            .body(body.to_owned())
-            .send()
-            .await
-            .unwrap();
-        let status = res.status();
-        (status, res.json().await.unwrap_or(Value::Null))
+            .body(body.to_owned());
+        self.send(request).await
+    }
+
+    /// GET without an API key (the pages and the operator routes take none).
+    pub async fn get_unauthenticated(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// An HTML page of the server.
+    pub async fn page(&self, path: &str) -> String {
+        self.get_unauthenticated(path).await.text().await.unwrap()
+    }
+
+    /// `GET /api/executions/{job_id}`: `{execution, definition, events}`.
+    pub async fn execution(&self, job_id: &str) -> Value {
+        let res = self
+            .get_unauthenticated(&format!("/api/executions/{job_id}"))
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.unwrap()
     }
 
     pub async fn presign(&self, content_type: &str) -> Value {
@@ -241,4 +273,24 @@ pub fn png_size(bytes: &[u8]) -> (u32, u32) {
 pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
     assert_eq!(status, expected, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
+}
+
+/// The names of the states an execution entered, in order (`detail` from `Client::execution`).
+pub fn entered_states(detail: &Value) -> Vec<String> {
+    detail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["stateEnteredEventDetails"]["name"].as_str())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Each of `states` was entered exactly once: nothing ran twice, not even across a restart.
+pub fn assert_entered_once(detail: &Value, states: &[&str]) {
+    let entered = entered_states(detail);
+    for state in states {
+        let times = entered.iter().filter(|s| s == state).count();
+        assert_eq!(times, 1, "{state} in {entered:?}");
+    }
 }
