@@ -2,33 +2,20 @@
 //! backoff) is reopened on the same SQLite file, resumes, never re-runs a completed state,
 //! and the history stays continuous. Also redrive.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use common::*;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use statemachine::{
-    Clock, Engine, ExecutionStatus, FnHandler, HandlerRegistry, HistoryEvent, HistoryStore,
-    InvocationContext, TaskFailure, TaskHandler, VirtualClock,
+    Clock, ExecutionStatus, FnHandler, HandlerRegistry, InvocationContext, TaskFailure,
+    TaskHandler, VirtualClock,
 };
-
-fn arn(name: &str) -> String {
-    format!("arn:aws:lambda:local:000000000000:function:{name}")
-}
-
-struct Counting {
-    calls: Arc<AtomicU32>,
-}
-
-#[async_trait]
-impl TaskHandler for Counting {
-    async fn invoke(&self, payload: Value, _ctx: InvocationContext) -> Result<Value, TaskFailure> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        Ok(json!({"seen": payload}))
-    }
-}
 
 struct Blocking {
     calls: Arc<AtomicU32>,
@@ -54,29 +41,6 @@ impl Clock for FrozenClock {
     }
 }
 
-fn assert_continuous(h: &[HistoryEvent]) {
-    for (i, e) in h.iter().enumerate() {
-        assert_eq!(
-            e.id,
-            i as i64 + 1,
-            "ids must be gap-free: {:?}",
-            h.iter().map(|e| &e.event_type).collect::<Vec<_>>()
-        );
-        assert!(e.previous_event_id < e.id);
-    }
-}
-
-async fn wait_until<F: Fn() -> bool>(f: F) {
-    for _ in 0..2000 {
-        if f() {
-            return;
-        }
-        tokio::task::yield_now().await;
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-    }
-    panic!("condition not reached");
-}
-
 fn two_step() -> String {
     json!({"StartAt": "First", "States": {
         "First": {"Type": "Task", "Resource": arn("first"), "ResultPath": "$.first", "Next": "Second"},
@@ -93,25 +57,18 @@ async fn resume_after_crash_in_a_handler_does_not_rerun_completed_states() {
     let clock = VirtualClock::starting_2024();
 
     let arn_exec = {
-        let engine = Engine::builder()
-            .store(HistoryStore::open(&db).unwrap())
-            .clock(Arc::new(clock.clone()))
-            .handlers(
-                HandlerRegistry::new()
-                    .with(
-                        "first",
-                        Arc::new(Counting {
-                            calls: first_calls.clone(),
-                        }),
-                    )
-                    .with(
-                        "second",
-                        Arc::new(Blocking {
-                            calls: second_calls.clone(),
-                        }),
-                    ),
-            )
-            .build();
+        let engine = durable_engine(
+            &db,
+            Arc::new(clock.clone()),
+            HandlerRegistry::new()
+                .with("first", Counting::new(&first_calls))
+                .with(
+                    "second",
+                    Arc::new(Blocking {
+                        calls: second_calls.clone(),
+                    }),
+                ),
+        );
         let sm = engine.create_state_machine("durable", &two_step()).unwrap();
         let s = engine
             .start_execution(&sm, Some("job-1"), json!({"job_id": "job-1"}))
@@ -123,25 +80,13 @@ async fn resume_after_crash_in_a_handler_does_not_rerun_completed_states() {
         s.execution_arn
     };
 
-    let engine = Engine::builder()
-        .store(HistoryStore::open(&db).unwrap())
-        .clock(Arc::new(clock.clone()))
-        .handlers(
-            HandlerRegistry::new()
-                .with(
-                    "first",
-                    Arc::new(Counting {
-                        calls: first_calls.clone(),
-                    }),
-                )
-                .with(
-                    "second",
-                    Arc::new(Counting {
-                        calls: second_calls.clone(),
-                    }),
-                ),
-        )
-        .build();
+    let engine = durable_engine(
+        &db,
+        Arc::new(clock.clone()),
+        HandlerRegistry::new()
+            .with("first", Counting::new(&first_calls))
+            .with("second", Counting::new(&second_calls)),
+    );
     assert_eq!(
         engine.describe_execution(&arn_exec).unwrap().status,
         ExecutionStatus::Running
@@ -195,11 +140,11 @@ async fn resume_in_retry_backoff_keeps_the_schedule() {
         }
     };
     let exec = {
-        let engine = Engine::builder()
-            .store(HistoryStore::open(&db).unwrap())
-            .clock(Arc::new(FrozenClock(t0)))
-            .handlers(HandlerRegistry::new().with("flaky", flaky()))
-            .build();
+        let engine = durable_engine(
+            &db,
+            Arc::new(FrozenClock(t0)),
+            HandlerRegistry::new().with("flaky", flaky()),
+        );
         let sm = engine.create_state_machine("backoff", &def).unwrap();
         let s = engine
             .start_execution(&sm, Some("b"), json!({"v": 1}))
@@ -221,11 +166,11 @@ async fn resume_in_retry_backoff_keeps_the_schedule() {
         s.execution_arn
     };
     let clock = VirtualClock::new(t0 + chrono::Duration::seconds(10));
-    let engine = Engine::builder()
-        .store(HistoryStore::open(&db).unwrap())
-        .clock(Arc::new(clock.clone()))
-        .handlers(HandlerRegistry::new().with("flaky", flaky()))
-        .build();
+    let engine = durable_engine(
+        &db,
+        Arc::new(clock.clone()),
+        HandlerRegistry::new().with("flaky", flaky()),
+    );
     engine.resume_all().unwrap();
     let done = engine.wait(&exec).await.unwrap();
     assert_eq!(done.status, ExecutionStatus::Succeeded);
@@ -267,20 +212,13 @@ async fn redrive_restarts_from_the_failed_state() {
             }
         }))
     };
-    let engine = Engine::builder()
-        .store(HistoryStore::open(&db).unwrap())
-        .clock(Arc::new(clock.clone()))
-        .handlers(
-            HandlerRegistry::new()
-                .with(
-                    "first",
-                    Arc::new(Counting {
-                        calls: first_calls.clone(),
-                    }),
-                )
-                .with("second", second),
-        )
-        .build();
+    let engine = durable_engine(
+        &db,
+        Arc::new(clock.clone()),
+        HandlerRegistry::new()
+            .with("first", Counting::new(&first_calls))
+            .with("second", second),
+    );
     let sm = engine.create_state_machine("redrive", &two_step()).unwrap();
     let s = engine
         .start_execution(&sm, Some("r"), json!({}))

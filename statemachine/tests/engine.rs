@@ -1,44 +1,19 @@
 //! Engine behaviour on a virtual clock: retry schedule, catch, Parallel, Map, Wait,
 //! timeouts, idempotent start, paging, stop, status broadcast.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use common::*;
 use serde_json::{Value, json};
 use statemachine::{
-    Clock, Engine, EngineError, ExecutionStatus, FnHandler, HandlerRegistry, HistoryEvent,
-    HistoryQuery, InvocationContext, TaskFailure, TaskHandler, VirtualClock,
+    Clock, EngineError, ExecutionStatus, FnHandler, HandlerRegistry, HistoryEvent, HistoryQuery,
+    InvocationContext, TaskFailure, TaskHandler, VirtualClock,
 };
-
-fn arn(name: &str) -> String {
-    format!("arn:aws:lambda:local:000000000000:function:{name}")
-}
-
-fn engine_with(clock: &VirtualClock, handlers: HandlerRegistry) -> Engine {
-    Engine::builder()
-        .in_memory()
-        .clock(Arc::new(clock.clone()))
-        .handlers(handlers)
-        .build()
-}
-
-async fn run(
-    engine: &Engine,
-    def: &Value,
-    input: Value,
-) -> (statemachine::ExecutionDescription, Vec<HistoryEvent>) {
-    let sm = engine.create_state_machine("sm", &def.to_string()).unwrap();
-    let started = engine.start_execution(&sm, None, input).await.unwrap();
-    let done = engine.wait(&started.execution_arn).await.unwrap();
-    let history = engine.history(&started.execution_arn).unwrap();
-    (done, history)
-}
-
-fn types(h: &[HistoryEvent]) -> Vec<&str> {
-    h.iter().map(|e| e.event_type.as_str()).collect()
-}
 
 fn times_of(h: &[HistoryEvent], ty: &str) -> Vec<DateTime<Utc>> {
     h.iter()
@@ -51,6 +26,17 @@ struct Flaky {
     calls: AtomicU32,
     fail_times: u32,
     error: &'static str,
+}
+
+impl Flaky {
+    /// Fails `fail_times` times with `error`, then succeeds.
+    fn new(fail_times: u32, error: &'static str) -> Arc<Flaky> {
+        Arc::new(Flaky {
+            calls: AtomicU32::new(0),
+            fail_times,
+            error,
+        })
+    }
 }
 
 #[async_trait]
@@ -85,14 +71,9 @@ fn retry_def() -> Value {
 
 #[tokio::test]
 async fn retry_schedule_is_1_2_4_seconds_then_catch() {
-    let clock = VirtualClock::starting_2024();
-    let flaky = Arc::new(Flaky {
-        calls: AtomicU32::new(0),
-        fail_times: 99,
-        error: "PetAvatar.Transient",
-    });
-    let engine = engine_with(&clock, HandlerRegistry::new().with("flaky", flaky.clone()));
-    let (done, h) = run(&engine, &retry_def(), json!({"job_id": "j1"})).await;
+    let flaky = Flaky::new(99, "PetAvatar.Transient");
+    let (_, engine) = virtual_engine(HandlerRegistry::new().with("flaky", flaky.clone()));
+    let (done, h) = run_to_end(&engine, &retry_def(), json!({"job_id": "j1"})).await;
     assert_eq!(done.status, ExecutionStatus::Succeeded);
     assert_eq!(flaky.calls.load(Ordering::SeqCst), 4);
     let failed = times_of(&h, "LambdaFunctionFailed");
@@ -105,23 +86,14 @@ async fn retry_schedule_is_1_2_4_seconds_then_catch() {
     assert_eq!(out["job_id"], "j1");
     assert_eq!(out["error"]["Error"], "PetAvatar.Transient");
     assert!(out["error"]["Cause"].as_str().unwrap().contains("boom"));
-    // ids are 1..n and each previousEventId points backwards.
-    for (i, e) in h.iter().enumerate() {
-        assert_eq!(e.id, i as i64 + 1);
-        assert!(e.previous_event_id < e.id);
-    }
+    assert_continuous(&h);
 }
 
 #[tokio::test]
 async fn permanent_errors_are_not_retried() {
-    let clock = VirtualClock::starting_2024();
-    let flaky = Arc::new(Flaky {
-        calls: AtomicU32::new(0),
-        fail_times: 99,
-        error: "PetAvatar.NotAPet",
-    });
-    let engine = engine_with(&clock, HandlerRegistry::new().with("flaky", flaky.clone()));
-    let (done, h) = run(&engine, &retry_def(), json!({})).await;
+    let flaky = Flaky::new(99, "PetAvatar.NotAPet");
+    let (_, engine) = virtual_engine(HandlerRegistry::new().with("flaky", flaky.clone()));
+    let (done, h) = run_to_end(&engine, &retry_def(), json!({})).await;
     assert_eq!(done.status, ExecutionStatus::Succeeded);
     assert_eq!(flaky.calls.load(Ordering::SeqCst), 1);
     assert!(types(&h).contains(&"TaskStateExited"));
@@ -133,15 +105,10 @@ async fn permanent_errors_are_not_retried() {
 
 #[tokio::test]
 async fn transient_error_then_success_continues() {
-    let clock = VirtualClock::starting_2024();
-    let flaky = Arc::new(Flaky {
-        calls: AtomicU32::new(0),
-        fail_times: 2,
-        error: "PetAvatar.Transient",
-    });
-    let engine = engine_with(&clock, HandlerRegistry::new().with("flaky", flaky.clone()));
+    let flaky = Flaky::new(2, "PetAvatar.Transient");
+    let (clock, engine) = virtual_engine(HandlerRegistry::new().with("flaky", flaky.clone()));
     let start = clock.now();
-    let (done, _) = run(&engine, &retry_def(), json!({"a": 1})).await;
+    let (done, _) = run_to_end(&engine, &retry_def(), json!({"a": 1})).await;
     assert_eq!(done.status, ExecutionStatus::Succeeded);
     assert_eq!(
         done.output_json().unwrap(),
@@ -152,18 +119,14 @@ async fn transient_error_then_success_continues() {
 
 #[tokio::test]
 async fn uncaught_failure_fails_the_execution_with_error_and_cause() {
-    let clock = VirtualClock::starting_2024();
-    let engine = engine_with(
-        &clock,
-        HandlerRegistry::new().with(
-            "f",
-            Arc::new(FnHandler(|_: Value, _| {
-                Err(TaskFailure::new("Boom", "why"))
-            })),
-        ),
-    );
+    let (_, engine) = virtual_engine(HandlerRegistry::new().with(
+        "f",
+        Arc::new(FnHandler(|_: Value, _| {
+            Err(TaskFailure::new("Boom", "why"))
+        })),
+    ));
     let def = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": arn("f"), "End": true}}});
-    let (done, h) = run(&engine, &def, json!({})).await;
+    let (done, h) = run_to_end(&engine, &def, json!({})).await;
     assert_eq!(done.status, ExecutionStatus::Failed);
     assert_eq!(done.error.as_deref(), Some("Boom"));
     assert_eq!(done.cause.as_deref(), Some("why"));
@@ -172,11 +135,10 @@ async fn uncaught_failure_fails_the_execution_with_error_and_cause() {
 
 #[tokio::test]
 async fn unknown_function_is_lambda_resource_not_found() {
-    let clock = VirtualClock::starting_2024();
-    let engine = engine_with(&clock, HandlerRegistry::new());
+    let (_, engine) = virtual_engine(HandlerRegistry::new());
     let def = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
         "Parameters": {"FunctionName": "nope", "Payload.$": "$"}, "End": true}}});
-    let (done, _) = run(&engine, &def, json!({})).await;
+    let (done, _) = run_to_end(&engine, &def, json!({})).await;
     assert_eq!(
         done.error.as_deref(),
         Some("Lambda.ResourceNotFoundException")
@@ -188,14 +150,12 @@ async fn unknown_function_is_lambda_resource_not_found() {
 
 #[tokio::test]
 async fn lambda_invoke_wraps_the_result() {
-    let clock = VirtualClock::starting_2024();
-    let engine = engine_with(
-        &clock,
+    let (_, engine) = virtual_engine(
         HandlerRegistry::new().with("echo", Arc::new(FnHandler(|p: Value, _| Ok(p)))),
     );
     let def = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
         "Parameters": {"FunctionName": arn("echo"), "Payload.$": "$"}, "ResultSelector": {"p.$": "$.Payload", "s.$": "$.StatusCode"}, "End": true}}});
-    let (done, h) = run(&engine, &def, json!({"x": 1})).await;
+    let (done, h) = run_to_end(&engine, &def, json!({"x": 1})).await;
     assert_eq!(
         done.output_json().unwrap(),
         json!({"p": {"x": 1}, "s": 200})
@@ -208,13 +168,12 @@ async fn lambda_invoke_wraps_the_result() {
 
 #[tokio::test]
 async fn parallel_collects_branch_outputs_in_order() {
-    let clock = VirtualClock::starting_2024();
-    let engine = engine_with(&clock, HandlerRegistry::new());
+    let (_, engine) = virtual_engine(HandlerRegistry::new());
     let def = json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true, "Branches": [
         {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 5, "Next": "A"}, "A": {"Type": "Pass", "Result": "a", "End": true}}},
         {"StartAt": "B", "States": {"B": {"Type": "Pass", "Result": "b", "End": true}}}
     ]}}});
-    let (done, h) = run(&engine, &def, json!({})).await;
+    let (done, h) = run_to_end(&engine, &def, json!({})).await;
     assert_eq!(done.output_json().unwrap(), json!(["a", "b"]));
     assert_eq!(types(&h).last(), Some(&"ExecutionSucceeded"));
     assert!(types(&h).contains(&"ParallelStateSucceeded"));
@@ -222,13 +181,12 @@ async fn parallel_collects_branch_outputs_in_order() {
 
 #[tokio::test]
 async fn parallel_failure_is_caught() {
-    let clock = VirtualClock::starting_2024();
-    let engine = engine_with(&clock, HandlerRegistry::new());
+    let (_, engine) = virtual_engine(HandlerRegistry::new());
     let def = json!({"StartAt": "P", "States": {
         "P": {"Type": "Parallel", "Next": "Ok", "Catch": [{"ErrorEquals": ["X"], "Next": "Caught"}], "Branches": [
             {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "X", "Cause": "c"}}}]},
         "Ok": {"Type": "Succeed"}, "Caught": {"Type": "Pass", "End": true}}});
-    let (done, h) = run(&engine, &def, json!({})).await;
+    let (done, h) = run_to_end(&engine, &def, json!({})).await;
     assert_eq!(
         done.output_json().unwrap(),
         json!({"Error": "X", "Cause": "c"})
@@ -239,21 +197,17 @@ async fn parallel_failure_is_caught() {
 #[tokio::test]
 async fn map_runs_items_with_selector_sequential_and_concurrent() {
     for max in [0, 1, 2] {
-        let clock = VirtualClock::starting_2024();
-        let engine = engine_with(
-            &clock,
-            HandlerRegistry::new().with(
-                "double",
-                Arc::new(FnHandler(|p: Value, _| {
-                    Ok(json!(p["v"].as_i64().unwrap_or(0) * 2))
-                })),
-            ),
-        );
+        let (_, engine) = virtual_engine(HandlerRegistry::new().with(
+            "double",
+            Arc::new(FnHandler(|p: Value, _| {
+                Ok(json!(p["v"].as_i64().unwrap_or(0) * 2))
+            })),
+        ));
         let def = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": max,
             "ItemSelector": {"v.$": "$$.Map.Item.Value", "i.$": "$$.Map.Item.Index"},
             "ItemProcessor": {"StartAt": "D", "States": {"D": {"Type": "Task", "Resource": arn("double"), "End": true}}},
             "ResultPath": "$.doubled", "End": true}}});
-        let (done, h) = run(&engine, &def, json!({"items": [1, 2, 3]})).await;
+        let (done, h) = run_to_end(&engine, &def, json!({"items": [1, 2, 3]})).await;
         assert_eq!(
             done.output_json().unwrap()["doubled"],
             json!([2, 4, 6]),
@@ -271,11 +225,10 @@ async fn map_runs_items_with_selector_sequential_and_concurrent() {
 
 #[tokio::test]
 async fn wait_advances_virtual_time() {
-    let clock = VirtualClock::starting_2024();
-    let engine = engine_with(&clock, HandlerRegistry::new());
+    let (_, engine) = virtual_engine(HandlerRegistry::new());
     let def = json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "SecondsPath": "$.s", "Next": "T"},
         "T": {"Type": "Wait", "Timestamp": "2024-01-01T01:00:00Z", "End": true}}});
-    let (done, h) = run(&engine, &def, json!({"s": 90})).await;
+    let (done, h) = run_to_end(&engine, &def, json!({"s": 90})).await;
     assert_eq!(done.status, ExecutionStatus::Succeeded);
     let entered = times_of(&h, "WaitStateEntered");
     let exited = times_of(&h, "WaitStateExited");
@@ -297,12 +250,12 @@ impl TaskHandler for Slow {
 #[tokio::test]
 async fn task_timeout_is_states_timeout() {
     let clock = VirtualClock::starting_2024();
-    let engine = engine_with(
+    let engine = engine_on(
         &clock,
         HandlerRegistry::new().with("slow", Arc::new(Slow(Arc::new(clock.clone())))),
     );
     let def = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": arn("slow"), "TimeoutSeconds": 5, "End": true}}});
-    let (done, h) = run(&engine, &def, json!({})).await;
+    let (done, h) = run_to_end(&engine, &def, json!({})).await;
     assert_eq!(done.status, ExecutionStatus::Failed);
     assert_eq!(done.error.as_deref(), Some("States.Timeout"));
     assert!(types(&h).contains(&"LambdaFunctionTimedOut"));
@@ -313,18 +266,16 @@ async fn task_timeout_is_states_timeout() {
 
 #[tokio::test]
 async fn execution_timeout_times_out() {
-    let clock = VirtualClock::starting_2024();
-    let engine = engine_with(&clock, HandlerRegistry::new());
+    let (_, engine) = virtual_engine(HandlerRegistry::new());
     let def = json!({"TimeoutSeconds": 10, "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 100, "End": true}}});
-    let (done, h) = run(&engine, &def, json!({})).await;
+    let (done, h) = run_to_end(&engine, &def, json!({})).await;
     assert_eq!(done.status, ExecutionStatus::TimedOut);
     assert_eq!(types(&h).last(), Some(&"ExecutionTimedOut"));
 }
 
 #[tokio::test]
 async fn start_is_idempotent_per_name_and_input() {
-    let clock = VirtualClock::starting_2024();
-    let engine = engine_with(&clock, HandlerRegistry::new());
+    let (_, engine) = virtual_engine(HandlerRegistry::new());
     let sm = engine
         .create_state_machine(
             "m",
@@ -352,8 +303,7 @@ async fn start_is_idempotent_per_name_and_input() {
 
 #[tokio::test]
 async fn history_pages_forwards_and_backwards() {
-    let clock = VirtualClock::starting_2024();
-    let engine = engine_with(&clock, HandlerRegistry::new());
+    let (_, engine) = virtual_engine(HandlerRegistry::new());
     let def = json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "End": true}}});
     let sm = engine.create_state_machine("p", &def.to_string()).unwrap();
     let s = engine.start_execution(&sm, None, json!({})).await.unwrap();
@@ -403,11 +353,7 @@ impl TaskHandler for Never {
 
 #[tokio::test]
 async fn stop_execution_aborts_and_broadcasts() {
-    let clock = VirtualClock::starting_2024();
-    let engine = engine_with(
-        &clock,
-        HandlerRegistry::new().with("never", Arc::new(Never)),
-    );
+    let (_, engine) = virtual_engine(HandlerRegistry::new().with("never", Arc::new(Never)));
     let mut rx = engine.subscribe();
     let def = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": arn("never"), "End": true}}});
     let sm = engine.create_state_machine("s", &def.to_string()).unwrap();
@@ -430,8 +376,7 @@ async fn stop_execution_aborts_and_broadcasts() {
 
 #[tokio::test]
 async fn invalid_definitions_are_rejected_with_diagnostics() {
-    let clock = VirtualClock::starting_2024();
-    let engine = engine_with(&clock, HandlerRegistry::new());
+    let (_, engine) = virtual_engine(HandlerRegistry::new());
     let err = engine
         .create_state_machine("bad", r#"{"StartAt":"A","States":{"A":{"Type":"Pass"}}}"#)
         .unwrap_err();

@@ -3,20 +3,18 @@
 //! Map Items/ItemSelector, Parallel, Catch, expression-valued number fields, EvaluationFailed,
 //! the validation rules separating the two query languages, and replay after a restart.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
+use common::*;
 use serde_json::{Value, json};
 use statemachine::{
-    Clock, Engine, ExecutionDescription, ExecutionStatus, FnHandler, HandlerRegistry, HistoryEvent,
-    HistoryStore, InvocationContext, StateMachineDefinition, TaskFailure, TaskHandler,
-    VirtualClock,
+    Clock, ExecutionDescription, ExecutionStatus, FnHandler, HandlerRegistry, HistoryEvent,
+    InvocationContext, StateMachineDefinition, TaskFailure, TaskHandler, VirtualClock,
 };
-
-fn arn(name: &str) -> String {
-    format!("arn:aws:lambda:local:000000000000:function:{name}")
-}
 
 fn echo() -> HandlerRegistry {
     HandlerRegistry::new().with(
@@ -25,33 +23,17 @@ fn echo() -> HandlerRegistry {
     )
 }
 
-fn engine(handlers: HandlerRegistry) -> Engine {
-    Engine::builder()
-        .in_memory()
-        .clock(Arc::new(VirtualClock::starting_2024()))
-        .handlers(handlers)
-        .build()
-}
-
 async fn run_with(
     handlers: HandlerRegistry,
     def: &Value,
     input: Value,
 ) -> (ExecutionDescription, Vec<HistoryEvent>) {
-    let engine = engine(handlers);
-    let sm = engine.create_state_machine("sm", &def.to_string()).unwrap();
-    let started = engine.start_execution(&sm, None, input).await.unwrap();
-    let done = engine.wait(&started.execution_arn).await.unwrap();
-    let history = engine.history(&started.execution_arn).unwrap();
-    (done, history)
+    let (_, engine) = virtual_engine(handlers);
+    run_to_end(&engine, def, input).await
 }
 
 async fn run(def: &Value, input: Value) -> (ExecutionDescription, Vec<HistoryEvent>) {
     run_with(echo(), def, input).await
-}
-
-fn types(h: &[HistoryEvent]) -> Vec<&str> {
-    h.iter().map(|e| e.event_type.as_str()).collect()
 }
 
 fn event<'a>(h: &'a [HistoryEvent], ty: &str) -> &'a HistoryEvent {
@@ -401,11 +383,7 @@ async fn wait_seconds_and_timestamp_expressions() {
         }),
         "Short",
     );
-    let clock = VirtualClock::starting_2024();
-    let engine = Engine::builder()
-        .in_memory()
-        .clock(Arc::new(clock.clone()))
-        .build();
+    let (clock, engine) = virtual_engine(HandlerRegistry::new());
     let sm = engine
         .create_state_machine("wait", &def.to_string())
         .unwrap();
@@ -613,31 +591,17 @@ async fn resume_replays_recorded_outputs_and_variables() {
         )
     };
     let exec = {
-        let engine = Engine::builder()
-            .store(HistoryStore::open(&db).unwrap())
-            .clock(Arc::new(clock.clone()))
-            .handlers(handlers(0))
-            .build();
+        let engine = durable_engine(&db, Arc::new(clock.clone()), handlers(0));
         let sm = engine.create_state_machine("replay", &def).unwrap();
         let s = engine
             .start_execution(&sm, Some("run-1"), json!({}))
             .await
             .unwrap();
-        for _ in 0..2000 {
-            if calls.load(Ordering::SeqCst) == 1 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        wait_until(|| calls.load(Ordering::SeqCst) == 1).await;
         engine.shutdown();
         s.execution_arn
     };
-    let engine = Engine::builder()
-        .store(HistoryStore::open(&db).unwrap())
-        .clock(Arc::new(clock.clone()))
-        .handlers(handlers(u32::MAX))
-        .build();
+    let engine = durable_engine(&db, Arc::new(clock.clone()), handlers(u32::MAX));
     assert_eq!(engine.resume_all().unwrap(), 1);
     let done = engine.wait(&exec).await.unwrap();
     assert_eq!(done.status, ExecutionStatus::Succeeded, "{:?}", done.cause);
