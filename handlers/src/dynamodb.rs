@@ -51,7 +51,7 @@ impl DynamoJobStore {
     }
 
     /// Runs a conditional update; a refused condition becomes `NotFound` or `Conflict` from the
-    /// item DynamoDB returns with the refusal (or, from emulators that return none, a read).
+    /// item DynamoDB returns with the refusal.
     async fn conditional(
         &self,
         job_id: Uuid,
@@ -75,13 +75,11 @@ impl DynamoJobStore {
                 let Some(refused) = refused else {
                     return Err(job_error(classify(&err), job_id));
                 };
-                let current = match refused.item() {
-                    Some(item) => Some(job_from_item(item)?),
-                    None => self.read(job_id, true).await?,
-                };
-                Ok(Err(match current {
+                // With ALL_OLD, a refusal carries the item whenever it exists: no item means no
+                // job. (No read here: the stages' roles may not GetItem.)
+                Ok(Err(match refused.item() {
                     None => Refused::Missing,
-                    Some(job) => Refused::By(job.status, attempted.to_owned()),
+                    Some(item) => Refused::By(job_from_item(item)?.status, attempted.to_owned()),
                 }))
             }
         }
