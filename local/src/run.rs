@@ -135,16 +135,11 @@ impl StageObserver for ProgressObserver {
     }
 }
 
-/// The format of a photo from its first bytes (the stage checks again, thoroughly).
-fn sniff_format(bytes: &[u8], path: &Path) -> ImageFormat {
-    if bytes.starts_with(&[0x89, b'P', b'N', b'G']) {
-        return ImageFormat::Png;
-    }
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        return ImageFormat::Jpeg;
-    }
-    if bytes.len() > 12 && &bytes[4..8] == b"ftyp" {
-        return ImageFormat::Heic;
+/// The format a photo is uploaded as: from its bytes when they are JPEG, PNG or HEIC, else from
+/// its extension (ValidateImage has the last word and names what it really is).
+pub fn photo_format(bytes: &[u8], path: &Path) -> ImageFormat {
+    if let Ok(format) = steps::imaging::detect_format(bytes) {
+        return format;
     }
     match path
         .extension()
@@ -173,7 +168,7 @@ pub async fn run(options: RunOptions) -> Result<Job, RunError> {
     let deps = Deps::offline(uploads.clone(), generated.clone(), jobs.clone());
 
     let job_id = Uuid::new_v4();
-    let format = sniff_format(&photo, &options.photo);
+    let format = photo_format(&photo, &options.photo);
     let upload_key = keys::upload(job_id, format);
     uploads
         .put(&upload_key, Bytes::from(photo), format.content_type())
@@ -316,4 +311,24 @@ pub fn render_identity(job: &Job) -> String {
         out.push_str(&format!("Model: {}\n", id.model));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_photo_format_comes_from_the_bytes_then_the_extension() {
+        let png = b"\x89PNG\r\n\x1a\n....";
+        assert_eq!(photo_format(png, Path::new("cat.jpg")), ImageFormat::Png);
+        assert_eq!(
+            photo_format(&[0xFF, 0xD8, 0xFF, 0xE0], Path::new("cat.png")),
+            ImageFormat::Jpeg
+        );
+        assert_eq!(
+            photo_format(b"text", Path::new("cat.HEIF")),
+            ImageFormat::Heic
+        );
+        assert_eq!(photo_format(b"text", Path::new("cat")), ImageFormat::Jpeg);
+    }
 }

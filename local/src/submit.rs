@@ -36,27 +36,6 @@ pub enum SubmitError {
     Unexpected(&'static str),
 }
 
-fn content_type_of(path: &std::path::Path, bytes: &[u8]) -> &'static str {
-    if bytes.starts_with(&[0x89, b'P', b'N', b'G']) {
-        "image/png"
-    } else if bytes.len() > 12 && &bytes[4..8] == b"ftyp" {
-        "image/heic"
-    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        "image/jpeg"
-    } else {
-        match path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            Some("png") => "image/png",
-            Some("heic" | "heif") => "image/heic",
-            _ => "image/jpeg",
-        }
-    }
-}
-
 struct Client {
     http: reqwest::Client,
     api: String,
@@ -91,7 +70,7 @@ pub async fn submit(options: SubmitOptions) -> Result<(), SubmitError> {
     let photo = tokio::fs::read(&options.photo)
         .await
         .map_err(|e| SubmitError::Read(options.photo.clone(), e))?;
-    let content_type = content_type_of(&options.photo, &photo);
+    let content_type = crate::run::photo_format(&photo, &options.photo).content_type();
     let client = Client {
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
