@@ -166,10 +166,11 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         ))
         .build();
     let state_machine_arn = runtime::create_pipeline(&engine)?;
+    // The reconciler listens before any execution resumes, so none can end unheard; the
+    // executions that ended while the server was down are caught up after.
+    worker::spawn_reconciler(engine.clone(), jobs.clone());
     let resumed = engine.resume_all()?;
     tracing::info!(resumed, "engine started; running executions resumed");
-
-    tokio::spawn(worker::run_reconciler(engine.clone(), jobs.clone()));
     worker::reconcile_finished(&engine, jobs.as_ref()).await;
     let worker = Worker {
         queue: sqlite_queue,

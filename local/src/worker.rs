@@ -14,7 +14,9 @@ use chrono::Utc;
 use statemachine::{Engine, EngineError, ExecutionStatus, ExecutionStatusChange};
 use steps::ports::{JobMessage, JobStore, JobStoreError};
 use steps::{JobError, JobStatus};
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::task::JoinHandle;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -75,13 +77,20 @@ impl Worker {
         let received = messages.len();
         for message in messages {
             let outcome = self.handle(&message).await;
-            if let Outcome::Started { .. } = outcome
-                && let Err(e) = self.queue.delete(&message.receipt_handle)
-            {
-                tracing::warn!(message_id = message.message_id, error = %e, "cannot delete a handled message");
-            }
+            self.acknowledge(&message, &outcome);
         }
         Ok(received)
+    }
+
+    /// Deletes the message of a started job; any other outcome leaves it for redelivery.
+    pub fn acknowledge(&self, message: &ReceivedMessage, outcome: &Outcome) {
+        let Outcome::Started { job_id, .. } = outcome else {
+            return;
+        };
+        if let Err(e) = self.queue.delete(&message.receipt_handle) {
+            // The execution exists, so a redelivery only finds it again: harmless, but worth a line.
+            tracing::warn!(%job_id, message_id = message.message_id, error = %e, "cannot delete a handled message");
+        }
     }
 
     /// Starts the execution of one message's job.
@@ -207,9 +216,20 @@ pub async fn reconcile(jobs: &dyn JobStore, change: &ExecutionStatusChange) {
     .await
 }
 
-/// Follows the engine's status changes for as long as the engine runs.
-pub async fn run_reconciler(engine: Engine, jobs: Arc<dyn JobStore>) {
-    let mut changes = engine.subscribe();
+/// Starts following the engine's status changes (the EventBridge rule). It subscribes before
+/// it returns, so a change published right after (an execution resumed at start-up that ends at
+/// once, an operator's stop) reaches it: start it before `Engine::resume_all`.
+pub fn spawn_reconciler(engine: Engine, jobs: Arc<dyn JobStore>) -> JoinHandle<()> {
+    let changes = engine.subscribe();
+    tokio::spawn(follow_status_changes(engine, jobs, changes))
+}
+
+/// Reconciles every status change for as long as the engine runs.
+async fn follow_status_changes(
+    engine: Engine,
+    jobs: Arc<dyn JobStore>,
+    mut changes: broadcast::Receiver<ExecutionStatusChange>,
+) {
     loop {
         match changes.recv().await {
             Ok(change) => {
@@ -250,18 +270,7 @@ pub async fn reconcile_finished(engine: &Engine, jobs: &dyn JobStore) {
         {
             continue;
         }
-        let change = ExecutionStatusChange {
-            execution_arn: execution.execution_arn,
-            state_machine_arn: execution.state_machine_arn,
-            name: execution.name,
-            status: execution.status,
-            start_date: execution.start_date,
-            stop_date: execution.stop_date,
-            output: execution.output,
-            error: execution.error,
-            cause: execution.cause,
-        };
-        reconcile(jobs, &change).await;
+        reconcile(jobs, &ExecutionStatusChange::from(execution)).await;
     }
 }
 
@@ -419,29 +428,60 @@ mod tests {
         assert!(f.worker.engine.list_executions(None).unwrap().is_empty());
     }
 
+    /// Polls the job until it has `status` (two seconds at most).
+    async fn wait_for_status(jobs: &InMemoryJobStore, job_id: Uuid, status: JobStatus) -> Job {
+        for _ in 0..100 {
+            let current = jobs.get(job_id).await.unwrap();
+            if current.status == status {
+                return current;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("job {job_id} never became {status}");
+    }
+
     #[tokio::test]
-    async fn an_aborted_execution_marks_its_job_failed() {
+    async fn an_execution_stopped_right_after_the_reconciler_starts_fails_its_job() {
         let f = fixture(Duration::from_secs(30)).await;
         let job = new_job(&f).await;
-        tokio::spawn(run_reconciler(f.worker.engine.clone(), f.jobs.clone()));
         f.worker.queue.send(&message(&job), Utc::now()).unwrap();
         f.worker.poll_once().await.unwrap();
         let arn = f.jobs.get(job.job_id).await.unwrap().execution_arn.unwrap();
+        // Nothing yields between the two, as at start-up between the reconciler and
+        // `resume_all`: the change must not be published before the reconciler listens.
+        spawn_reconciler(f.worker.engine.clone(), f.jobs.clone());
         f.worker
             .engine
             .stop_execution(&arn, Some("Operator"), Some("stopped by a test"))
             .await
             .unwrap();
-        let mut failed = None;
-        for _ in 0..100 {
-            let current = f.jobs.get(job.job_id).await.unwrap();
-            if current.status == JobStatus::Failed {
-                failed = Some(current);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let failed = failed.expect("the reconciler marks the job failed");
+        let failed = wait_for_status(&f.jobs, job.job_id, JobStatus::Failed).await;
         assert_eq!(failed.error.unwrap().code, "States.Aborted");
+    }
+
+    #[tokio::test]
+    async fn a_message_that_cannot_be_deleted_is_logged_with_its_job() {
+        let f = fixture(Duration::ZERO).await;
+        let job = new_job(&f).await;
+        f.worker.queue.send(&message(&job), Utc::now()).unwrap();
+        let first = f
+            .worker
+            .queue
+            .receive(1, Duration::ZERO, Utc::now())
+            .unwrap();
+        // A second receive makes the first receipt handle stale, so deleting with it fails.
+        f.worker
+            .queue
+            .receive(1, Duration::ZERO, Utc::now())
+            .unwrap();
+        let (logs, _guard) = crate::logging::capture::Captured::install();
+        let started = Outcome::Started {
+            job_id: job.job_id,
+            already_existed: false,
+        };
+        f.worker.acknowledge(&first[0], &started);
+        let lines = logs.lines("cannot delete a handled message");
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["job_id"], job.job_id.to_string(), "{}", lines[0]);
     }
 }

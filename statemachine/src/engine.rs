@@ -215,6 +215,24 @@ pub struct ExecutionStatusChange {
     pub cause: Option<String>,
 }
 
+impl From<ExecutionDescription> for ExecutionStatusChange {
+    /// The change an execution's current state stands for (e.g. to catch up with executions
+    /// that ended while nobody listened).
+    fn from(d: ExecutionDescription) -> Self {
+        ExecutionStatusChange {
+            execution_arn: d.execution_arn,
+            state_machine_arn: d.state_machine_arn,
+            name: d.name,
+            status: d.status,
+            start_date: d.start_date,
+            stop_date: d.stop_date,
+            output: d.output,
+            error: d.error,
+            cause: d.cause,
+        }
+    }
+}
+
 /// Configures an [`Engine`].
 pub struct EngineBuilder {
     store: Option<HistoryStore>,
