@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use api::ApiError;
+use axum::extract::multipart::Field;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -132,68 +133,87 @@ async fn upload(
 
 async fn store_upload(state: &LocalState, form: &mut Multipart) -> Result<Response, ApiError> {
     let mut fields: HashMap<String, String> = HashMap::new();
-    while let Some(mut field) = form.next_field().await.map_err(form_error)? {
+    while let Some(field) = form.next_field().await.map_err(form_error)? {
         let name = field.name().unwrap_or_default().to_owned();
         if name != "file" {
             let value = field.text().await.map_err(form_error)?;
             fields.insert(name.to_ascii_lowercase(), value);
             continue;
         }
-        let field_value = |k: &str| {
-            fields
-                .get(&k.to_ascii_lowercase())
-                .map(String::as_str)
-                .unwrap_or_default()
-        };
-        let policy = state
-            .signer
-            .verify_policy(
-                field_value(FIELD_POLICY),
-                field_value(FIELD_SIGNATURE),
-                Utc::now(),
-            )
-            .map_err(access_denied)?;
-        let key = field_value(FIELD_KEY).to_owned();
-        policy
-            .check_fields(&key, field_value(FIELD_CONTENT_TYPE))
-            .map_err(access_denied)?;
-        let mut body = Vec::new();
-        while let Some(chunk) = field.chunk().await.map_err(form_error)? {
-            if (body.len() + chunk.len()) as u64 > policy.max_bytes {
-                while let Ok(Some(_)) = field.chunk().await {}
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "EntityTooLarge",
-                    format!("the policy allows at most {} bytes", policy.max_bytes),
-                ));
-            }
-            body.extend_from_slice(&chunk);
+        let form = UploadForm { fields };
+        let span = tracing::info_span!("upload", job_id = tracing::field::Empty);
+        if let Ok(job_id) = api::validate::parse_upload_key(form.value(FIELD_KEY)) {
+            span.record("job_id", tracing::field::display(job_id));
         }
-        if (body.len() as u64) < policy.min_bytes {
-            return Err(ApiError::bad_request("EntityTooSmall", "the file is empty"));
-        }
-        let bucket = state
-            .buckets
-            .get(&policy.bucket)
-            .ok_or_else(|| ApiError::not_found("NoSuchBucket", "no such bucket"))?;
-        let content_type = field_value(FIELD_CONTENT_TYPE).to_owned();
-        bucket
-            .put(&key, Bytes::from(body), &content_type)
-            .await
-            .map_err(|e| ApiError::internal("store upload", e))?;
-        let job_id = api::validate::parse_upload_key(&key)
-            .ok()
-            .map(|id| id.to_string());
-        tracing::info!(bucket = policy.bucket, key, job_id, "object stored");
-        if policy.bucket == state.uploads_bucket {
-            object_created(state, &key).await;
-        }
-        return Ok(StatusCode::NO_CONTENT.into_response());
+        return store_file(state, &form, field).instrument(span).await;
     }
     Err(ApiError::bad_request(
         "MissingFile",
         "the form has no `file` field",
     ))
+}
+
+/// The fields of a presigned POST that come before its file, by lower-cased name.
+struct UploadForm {
+    fields: HashMap<String, String>,
+}
+
+impl UploadForm {
+    fn value(&self, name: &str) -> &str {
+        self.fields
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+}
+
+/// Checks the form against its signed policy, streams the file in and stores it.
+async fn store_file(
+    state: &LocalState,
+    form: &UploadForm,
+    mut file: Field<'_>,
+) -> Result<Response, ApiError> {
+    let policy = state
+        .signer
+        .verify_policy(
+            form.value(FIELD_POLICY),
+            form.value(FIELD_SIGNATURE),
+            Utc::now(),
+        )
+        .map_err(access_denied)?;
+    let key = form.value(FIELD_KEY);
+    let content_type = form.value(FIELD_CONTENT_TYPE);
+    policy
+        .check_fields(key, content_type)
+        .map_err(access_denied)?;
+    let mut body = Vec::new();
+    while let Some(chunk) = file.chunk().await.map_err(form_error)? {
+        if (body.len() + chunk.len()) as u64 > policy.max_bytes {
+            while let Ok(Some(_)) = file.chunk().await {}
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "EntityTooLarge",
+                format!("the policy allows at most {} bytes", policy.max_bytes),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if (body.len() as u64) < policy.min_bytes {
+        return Err(ApiError::bad_request("EntityTooSmall", "the file is empty"));
+    }
+    let bucket = state
+        .buckets
+        .get(&policy.bucket)
+        .ok_or_else(|| ApiError::not_found("NoSuchBucket", "no such bucket"))?;
+    bucket
+        .put(key, Bytes::from(body), content_type)
+        .await
+        .map_err(|e| ApiError::internal("store upload", e))?;
+    tracing::info!(bucket = policy.bucket, key, "object stored");
+    if policy.bucket == state.uploads_bucket {
+        object_created(state, key).await;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// The S3 event notification: an object under `uploads/{job_id}/` queues its job, exactly
@@ -273,5 +293,90 @@ fn object_error(e: ObjectStoreError) -> ApiError {
     match e {
         ObjectStoreError::NotFound(_) => ApiError::not_found("NoSuchKey", "no such object"),
         other => ApiError::internal("read object", other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use steps::memory::InMemoryJobStore;
+    use steps::ports::{PostPolicy, Presigner};
+
+    use super::*;
+    use crate::jobqueue::LocalJobQueue;
+    use crate::logging::capture::Captured;
+    use crate::presign::LocalPresigner;
+    use crate::queue::SqliteQueue;
+
+    const UPLOADS: &str = "petavatar-uploads";
+
+    /// The local routes on loopback, with the uploads bucket at `uploads_root`.
+    async fn serve_local_routes(uploads_root: std::path::PathBuf, signer: Signer) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut buckets = HashMap::new();
+        buckets.insert(UPLOADS.to_owned(), FsObjectStore::new(uploads_root));
+        let state = LocalState {
+            signer,
+            buckets: Arc::new(buckets),
+            uploads_bucket: UPLOADS.to_owned(),
+            jobs: Arc::new(InMemoryJobStore::new()),
+            queue: Arc::new(LocalJobQueue {
+                queue: SqliteQueue::in_memory(3).unwrap(),
+            }),
+            engine: Engine::builder().in_memory().build(),
+            state_machine_arn: "arn:aws:states:local:000000000000:stateMachine:p".to_owned(),
+            max_upload_bytes: api::MAX_UPLOAD_BYTES,
+        };
+        tokio::spawn(async move { axum::serve(listener, routes(state)).await });
+        base
+    }
+
+    #[tokio::test]
+    async fn an_upload_that_cannot_be_stored_is_logged_with_its_job() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file where the bucket's folder should be: storing anything in it fails.
+        let uploads_root = dir.path().join("uploads");
+        std::fs::write(&uploads_root, b"not a folder").unwrap();
+        let signer = Signer::new(vec![7; 32]);
+        let base = serve_local_routes(uploads_root, signer.clone()).await;
+        let job_id = uuid::Uuid::new_v4();
+        let presigner = LocalPresigner {
+            base_url: base.clone(),
+            bucket: UPLOADS.to_owned(),
+            signer,
+        };
+        let post = presigner
+            .presign_post(PostPolicy {
+                key: format!("uploads/{job_id}/original.png"),
+                content_types: vec!["image/png".to_owned()],
+                max_bytes: 1024,
+                expires_in: Duration::from_secs(60),
+            })
+            .await
+            .unwrap();
+        let mut form = reqwest::multipart::Form::new();
+        for (name, value) in post.fields {
+            form = form.text(name, value);
+        }
+        form = form.part("file", reqwest::multipart::Part::bytes(b"png".to_vec()));
+
+        let (logs, _guard) = Captured::install();
+        let res = reqwest::Client::new()
+            .post(post.url)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let lines = logs.lines("internal error");
+        assert_eq!(lines.len(), 1);
+        assert_eq!(
+            lines[0]["span"]["job_id"],
+            job_id.to_string(),
+            "{}",
+            lines[0]
+        );
     }
 }
