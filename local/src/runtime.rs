@@ -11,8 +11,6 @@ use statemachine::{Engine, HandlerRegistry, InvocationContext, TaskFailure, Task
 use steps::{Deps, StageError, StageName};
 use tracing::Instrument;
 
-/// The pipeline definition, the single source shared with CDK.
-pub const PIPELINE_ASL: &str = include_str!("../../statemachine/pipeline.asl.json");
 /// The state machine's name in the local engine.
 pub const STATE_MACHINE_NAME: &str = "petavatar-pipeline";
 /// The uploads bucket name the local runtime uses in execution inputs and `s3://` URIs.
@@ -38,7 +36,7 @@ pub fn substitutions() -> BTreeMap<String, String> {
 
 /// The definition with its placeholders filled for the local runtime.
 pub fn local_definition() -> String {
-    statemachine::substitute(PIPELINE_ASL, &substitutions())
+    statemachine::substitute(statemachine::PIPELINE_ASL, &substitutions())
 }
 
 /// The execution input: deterministic for a job, so starting it twice is idempotent.

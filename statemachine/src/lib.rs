@@ -29,6 +29,12 @@ pub mod retry;
 pub mod store;
 pub mod validate;
 
+/// PetAvatar's pipeline (`pipeline.asl.json` beside this crate), with its `${…FunctionArn}`
+/// placeholders: the one definition both runtimes run, CDK with real Lambda ARNs and the
+/// embedded engine with local ones (fill them with [`substitute`]). The engine itself reads
+/// any definition; this is only the file's one place in the code.
+pub const PIPELINE_ASL: &str = include_str!("../pipeline.asl.json");
+
 pub use clock::{Clock, SystemClock, VirtualClock};
 pub use definition::{DefinitionError, StateMachineDefinition, substitute};
 pub use engine::{

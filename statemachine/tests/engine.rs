@@ -382,3 +382,12 @@ async fn invalid_definitions_are_rejected_with_diagnostics() {
         .unwrap_err();
     assert!(err.to_string().contains("/States/A"), "{err}");
 }
+
+#[test]
+fn the_pipeline_definition_is_valid() {
+    let errors: Vec<_> = statemachine::validate(statemachine::PIPELINE_ASL)
+        .into_iter()
+        .filter(|d| d.severity == statemachine::Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
