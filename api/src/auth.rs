@@ -36,10 +36,20 @@ pub fn hash_api_key(key: &str) -> [u8; 32] {
 }
 
 /// A stored API key: its id (the owner of the jobs it creates) and the SHA-256 of the key.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StoredApiKey {
     pub owner: Owner,
     pub sha256: [u8; 32],
+}
+
+/// The hash stays out of logs and panics: it is all a guess of the key is checked against.
+impl std::fmt::Debug for StoredApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredApiKey")
+            .field("owner", &self.owner)
+            .field("sha256", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Checks `x-api-key` against a set of hashed keys. Every stored hash is compared, in
@@ -151,6 +161,16 @@ mod tests {
         assert_eq!(auth.owner_of("secret-c"), None);
         assert_eq!(auth.owner_of(""), None);
         assert_eq!(auth.owner_of("secret-a "), None);
+    }
+
+    #[test]
+    fn debug_output_shows_no_key_material() {
+        let shown = format!("{:?}", authenticator());
+        assert!(shown.contains("key-a"), "{shown}");
+        for secret in ["secret-a", "secret-b"] {
+            let hash = format!("{:?}", hash_api_key(secret));
+            assert!(!shown.contains(&hash), "{shown}");
+        }
     }
 
     #[test]

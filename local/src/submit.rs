@@ -149,20 +149,25 @@ pub async fn submit(options: SubmitOptions) -> Result<(), SubmitError> {
         .await?;
     print_results(&results);
     if let (Some(out), Some(url)) = (&options.out, results["avatar_url"].as_str()) {
-        let bytes = client
-            .http
-            .get(url)
-            .send()
-            .await?
-            .error_for_status()?
-            .bytes()
-            .await?;
+        // An error would quote the URL, and its signature with it.
+        let bytes = download(&client.http, url)
+            .await
+            .map_err(reqwest::Error::without_url)?;
         std::fs::create_dir_all(out).map_err(|e| SubmitError::Write(out.clone(), e))?;
         let path = out.join("avatar.png");
         std::fs::write(&path, &bytes).map_err(|e| SubmitError::Write(path.clone(), e))?;
         println!("Avatar written to {}", path.display());
     }
     Ok(())
+}
+
+async fn download(http: &reqwest::Client, url: &str) -> Result<bytes::Bytes, reqwest::Error> {
+    http.get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await
 }
 
 /// Polls the status until the job completes (or fails), printing each new stage.

@@ -256,7 +256,8 @@ fn form_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     ApiError::bad_request("MalformedPOSTRequest", e.body_text())
 }
 
-#[derive(Debug, Deserialize)]
+/// No `Debug`: the signature is what lets anyone download.
+#[derive(Deserialize)]
 struct DownloadQuery {
     bucket: Option<String>,
     key: Option<String>,
