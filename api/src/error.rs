@@ -4,6 +4,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use steps::ports::{JobStoreError, ObjectStoreError, QueueError};
 
 /// An error answered to an API client. `code` is a stable machine-readable name,
 /// `message` is for humans and never contains secrets.
@@ -73,6 +74,26 @@ impl ApiError {
         )
     }
 
+    /// A dependency that is throttled or down for a moment: 503, so the client knows a retry
+    /// may succeed. The details go to the log, not to the client.
+    pub fn unavailable(context: &str, err: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %err, context, "dependency unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "the service is busy, please retry",
+        )
+    }
+
+    /// A failing port: 503 when it was only unavailable, else 500.
+    pub fn port(context: &str, err: impl PortFailure) -> Self {
+        if err.is_transient() {
+            Self::unavailable(context, err)
+        } else {
+            Self::internal(context, err)
+        }
+    }
+
     pub fn body(&self) -> serde_json::Value {
         serde_json::json!({"error": {"code": self.code, "message": self.message}})
     }
@@ -87,5 +108,29 @@ impl IntoResponse for ApiError {
             },
         };
         (self.status, Json(body)).into_response()
+    }
+}
+
+/// An error of a port (job store, object store, queue) as the API answers it.
+pub trait PortFailure: std::fmt::Display {
+    /// Throttled, timed out, 5xx: the port said a retry may succeed.
+    fn is_transient(&self) -> bool;
+}
+
+impl PortFailure for JobStoreError {
+    fn is_transient(&self) -> bool {
+        matches!(self, JobStoreError::Unavailable(_))
+    }
+}
+
+impl PortFailure for ObjectStoreError {
+    fn is_transient(&self) -> bool {
+        matches!(self, ObjectStoreError::Unavailable(_))
+    }
+}
+
+impl PortFailure for QueueError {
+    fn is_transient(&self) -> bool {
+        matches!(self, QueueError::Unavailable(_))
     }
 }

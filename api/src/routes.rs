@@ -90,7 +90,7 @@ async fn presigned_url(
             .jobs
             .create(Job::new(job_id, owner.as_str(), key.clone(), now))
             .await
-            .map_err(|e| ApiError::internal("create job", e))?;
+            .map_err(|e| ApiError::port("create job", e))?;
         let post = state
             .upload_presigner
             .presign_post(PostPolicy {
@@ -159,7 +159,7 @@ async fn process(
                 ObjectStoreError::NotFound(_) => {
                     ApiError::not_found("ObjectNotFound", "nothing has been uploaded at this URI")
                 }
-                other => ApiError::internal("head upload", other),
+                other => ApiError::port("head upload", other),
             })?;
         if meta.size > state.config.max_upload_bytes {
             return Err(ApiError::too_large(format!(
@@ -175,10 +175,7 @@ async fn process(
             state.clock.now(),
         )
         .await
-        .map_err(|e| match e {
-            SubmitError::JobNotFound(_) => ApiError::job_not_found(),
-            other => ApiError::internal("queue job", other),
-        })?;
+        .map_err(submit_error)?;
         let message = match status {
             JobStatus::Queued => "the job is queued for processing".to_owned(),
             other => format!("the job was already submitted and is {other}"),
@@ -188,6 +185,17 @@ async fn process(
     }
     .instrument(span)
     .await
+}
+
+fn submit_error(e: SubmitError) -> ApiError {
+    match e {
+        SubmitError::JobNotFound(_) => ApiError::job_not_found(),
+        SubmitError::WrongKey { .. } => {
+            ApiError::not_found("ObjectNotFound", "no upload at this URI for this job")
+        }
+        SubmitError::Store(e) => ApiError::port("queue job", e),
+        SubmitError::Queue(e) => ApiError::port("queue job", e),
+    }
 }
 
 /// The job if it exists and belongs to `owner`; another key's job is "not found" too, so
@@ -200,7 +208,7 @@ async fn owned_job(state: &ApiState, owner: &Owner, job_id: Uuid) -> Result<Job,
             Err(ApiError::job_not_found())
         }
         Err(JobStoreError::NotFound(_)) => Err(ApiError::job_not_found()),
-        Err(other) => Err(ApiError::internal("get job", other)),
+        Err(other) => Err(ApiError::port("get job", other)),
     }
 }
 

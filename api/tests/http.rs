@@ -57,11 +57,16 @@ impl Presigner for EchoPresigner {
 #[derive(Default)]
 struct RecordingQueue {
     sent: Mutex<Vec<JobMessage>>,
+    /// When set, `send` fails with this error (a throttled or broken queue).
+    failure: Mutex<Option<QueueError>>,
 }
 
 #[async_trait]
 impl JobQueue for RecordingQueue {
     async fn send(&self, message: JobMessage) -> Result<(), QueueError> {
+        if let Some(error) = self.failure.lock().unwrap().clone() {
+            return Err(error);
+        }
         self.sent.lock().unwrap().push(message);
         Ok(())
     }
@@ -320,6 +325,29 @@ async fn process_queues_the_upload_once() {
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(body["status"], "processing");
     assert_eq!(s.queue.sent.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_throttled_queue_is_503_and_a_broken_one_500() {
+    let s = start().await;
+    let (_, uri) = s.uploaded_job(KEY_A).await;
+    *s.queue.failure.lock().unwrap() = Some(QueueError::Unavailable("throttled".into()));
+    let (status, body) = s.process(KEY_A, &uri).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailable",
+    );
+    *s.queue.failure.lock().unwrap() = Some(QueueError::Other("no such queue".into()));
+    let (status, body) = s.process(KEY_A, &uri).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalError",
+    );
+    assert!(!body.to_string().contains("no such queue"), "{body}");
 }
 
 #[tokio::test]
