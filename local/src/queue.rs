@@ -17,6 +17,8 @@ pub enum QueueError {
     Sqlite(#[from] rusqlite::Error),
     #[error("receipt handle is not current (message deleted, or received again)")]
     StaleReceipt,
+    #[error("the queue's blocking task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// A received message: what SQS's ReceiveMessage returns.
@@ -43,6 +45,11 @@ impl SqliteQueue {
     pub fn open(path: &Path, max_receives: u32) -> Result<Self, QueueError> {
         let conn = Connection::open(path)?;
         Self::with_connection(conn, max_receives)
+    }
+
+    /// The receives a message gets before its next receive moves it to the dead-letter queue.
+    pub fn max_receives(&self) -> u32 {
+        self.max_receives
     }
 
     pub fn in_memory(max_receives: u32) -> Result<Self, QueueError> {

@@ -39,6 +39,14 @@ pub fn local_definition() -> String {
     statemachine::substitute(statemachine::PIPELINE_ASL, &substitutions())
 }
 
+/// The ARN of the execution named `name` of a state machine (as Step Functions forms it).
+pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
+    format!(
+        "{}:{name}",
+        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
+    )
+}
+
 /// The execution input: deterministic for a job, so starting it twice is idempotent.
 pub fn execution_input(job_id: uuid::Uuid, upload_key: &str, species_hint: Option<&str>) -> Value {
     json!({

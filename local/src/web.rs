@@ -88,10 +88,7 @@ pub fn execution_arn(state_machine_arn: &str, name_or_arn: &str) -> String {
     if name_or_arn.starts_with("arn:") {
         name_or_arn.to_owned()
     } else {
-        format!(
-            "{}:{name_or_arn}",
-            state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
-        )
+        crate::runtime::execution_arn(state_machine_arn, name_or_arn)
     }
 }
 

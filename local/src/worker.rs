@@ -1,8 +1,10 @@
 //! The worker: what the SQS-triggered Lambda does on AWS. It receives job messages and
 //! starts one execution per job, idempotently (execution name = job id, deterministic
 //! input; an execution that already exists counts as started). A message is deleted once
-//! its execution exists; on a transient error it is left alone and comes back after the
-//! visibility timeout, and after three receives it goes to the dead-letter queue.
+//! its execution exists (or its job has already ended); on an error it is left alone and comes
+//! back after the visibility timeout. When its last receive fails too, the job is marked
+//! failed (`PetAvatar.NotStarted`) so that it does not stay `queued` for ever, and the message
+//! goes to the dead-letter queue.
 //!
 //! The reconciler plays the EventBridge rule on Step Functions status changes: a job whose
 //! execution timed out or was aborted (so `RecordFailure` never ran) is marked failed.
@@ -38,12 +40,19 @@ pub struct Worker {
     pub poll_interval: Duration,
 }
 
+/// The error code of a job whose execution could not be started, even after the retries.
+pub const NOT_STARTED: &str = "PetAvatar.NotStarted";
+
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Started {
         job_id: Uuid,
         already_existed: bool,
+    },
+    /// The job had already ended (completed, failed, reconciled): nothing to start.
+    Skipped {
+        job_id: Uuid,
     },
     /// Left on the queue: it comes back after the visibility timeout.
     Retry(String),
@@ -70,10 +79,7 @@ impl Worker {
         let visibility = self.visibility_timeout;
         let messages =
             tokio::task::spawn_blocking(move || queue.receive(BATCH_SIZE, visibility, Utc::now()))
-                .await
-                .map_err(|e| {
-                    QueueError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-                })??;
+                .await??;
         let received = messages.len();
         for message in messages {
             let outcome = self.handle(&message).await;
@@ -82,9 +88,9 @@ impl Worker {
         Ok(received)
     }
 
-    /// Deletes the message of a started job; any other outcome leaves it for redelivery.
+    /// Deletes the message of a started or ended job; a retry leaves it for redelivery.
     pub fn acknowledge(&self, message: &ReceivedMessage, outcome: &Outcome) {
-        let Outcome::Started { job_id, .. } = outcome else {
+        let (Outcome::Started { job_id, .. } | Outcome::Skipped { job_id }) = outcome else {
             return;
         };
         if let Err(e) = self.queue.delete(&message.receipt_handle) {
@@ -106,54 +112,82 @@ impl Worker {
         let span =
             tracing::info_span!("worker", job_id = %job_id, receive_count = message.receive_count);
         async move {
-            let job = match self.jobs.get(job_id).await {
-                Ok(job) => job,
-                Err(JobStoreError::NotFound(_)) => {
-                    tracing::error!("message for an unknown job");
-                    return Outcome::Retry("unknown job".into());
-                }
-                Err(e) => return Outcome::Retry(format!("job store: {e}")),
-            };
-            let input = runtime::execution_input(job_id, &job.upload_key, None);
-            let name = job_id.to_string();
-            let started = self
-                .engine
-                .start_execution(&self.state_machine_arn, Some(&name), input)
-                .await;
-            let (execution_arn, already_existed) = match started {
-                Ok(s) => (s.execution_arn, s.already_existed),
-                Err(EngineError::ExecutionAlreadyExists(_)) => (
-                    format!(
-                        "{}:{name}",
-                        self.state_machine_arn
-                            .replace(":stateMachine:", ":execution:")
-                    ),
-                    true,
-                ),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot start the execution; the message will be redelivered");
-                    return Outcome::Retry(e.to_string());
-                }
-            };
-            if let Err(e) = self.jobs.set_execution_arn(job_id, &execution_arn).await {
-                tracing::warn!(error = %e, "cannot record the execution on the job");
+            let outcome = self.start(job_id).await;
+            if let Outcome::Retry(reason) = &outcome
+                && message.receive_count >= self.queue.max_receives()
+            {
+                self.give_up(job_id, reason).await;
             }
-            if already_existed {
-                tracing::info!(
-                    execution_arn,
-                    "execution already exists; message acknowledged"
-                );
-            } else {
-                tracing::info!(execution_arn, "execution started");
-                emf::job_event("JobsStarted", &name);
-            }
-            Outcome::Started {
-                job_id,
-                already_existed,
-            }
+            outcome
         }
         .instrument(span)
         .await
+    }
+
+    /// Starts the job's execution, idempotently.
+    async fn start(&self, job_id: Uuid) -> Outcome {
+        let job = match self.jobs.get(job_id).await {
+            Ok(job) => job,
+            Err(JobStoreError::NotFound(_)) => {
+                tracing::error!("message for an unknown job");
+                return Outcome::Retry("unknown job".into());
+            }
+            Err(e) => return Outcome::Retry(format!("job store: {e}")),
+        };
+        if job.status.is_terminal() {
+            tracing::info!(status = %job.status, "job already ended; nothing to start");
+            return Outcome::Skipped { job_id };
+        }
+        let input = runtime::execution_input(job_id, &job.upload_key, None);
+        let name = job_id.to_string();
+        let started = self
+            .engine
+            .start_execution(&self.state_machine_arn, Some(&name), input)
+            .await;
+        let (execution_arn, already_existed) = match started {
+            Ok(s) => (s.execution_arn, s.already_existed),
+            Err(EngineError::ExecutionAlreadyExists(_)) => {
+                (runtime::execution_arn(&self.state_machine_arn, &name), true)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the execution; the message will be redelivered");
+                return Outcome::Retry(e.to_string());
+            }
+        };
+        if let Err(e) = self.jobs.set_execution_arn(job_id, &execution_arn).await {
+            tracing::warn!(error = %e, "cannot record the execution on the job");
+        }
+        if already_existed {
+            tracing::info!(
+                execution_arn,
+                "execution already exists; message acknowledged"
+            );
+        } else {
+            tracing::info!(execution_arn, "execution started");
+            emf::job_event("JobsStarted", &name);
+        }
+        Outcome::Started {
+            job_id,
+            already_existed,
+        }
+    }
+
+    /// The last receive failed too: the message goes to the dead-letter queue for an operator,
+    /// and the job says so instead of staying `queued` for ever.
+    async fn give_up(&self, job_id: Uuid, reason: &str) {
+        let error = JobError {
+            code: NOT_STARTED.to_owned(),
+            message: format!(
+                "the pipeline could not be started after {} attempts: {reason}",
+                self.queue.max_receives()
+            ),
+        };
+        match self.jobs.fail(job_id, error).await {
+            Ok(_) => tracing::error!(reason, "job failed: its execution could not be started"),
+            Err(e) => {
+                tracing::error!(error = %e, reason, "giving up on the job's message; cannot mark the job failed")
+            }
+        }
     }
 }
 
@@ -483,5 +517,50 @@ mod tests {
         let lines = logs.lines("cannot delete a handled message");
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0]["job_id"], job.job_id.to_string(), "{}", lines[0]);
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_execution_never_starts_fails_with_its_last_receive() {
+        let mut f = fixture(Duration::ZERO).await;
+        f.worker.state_machine_arn = "arn:aws:states:local:000000000000:stateMachine:gone".into();
+        let job = new_job(&f).await;
+        f.worker.queue.send(&message(&job), Utc::now()).unwrap();
+        for _ in 0..2 {
+            f.worker.poll_once().await.unwrap();
+            let current = f.jobs.get(job.job_id).await.unwrap();
+            assert_eq!(
+                current.status,
+                JobStatus::Queued,
+                "retried, not yet given up"
+            );
+        }
+        f.worker.poll_once().await.unwrap();
+        let failed = f.jobs.get(job.job_id).await.unwrap();
+        assert_eq!(failed.status, JobStatus::Failed);
+        let error = failed.error.unwrap();
+        assert_eq!(error.code, NOT_STARTED);
+        assert!(
+            error.message.contains("after 3 attempts"),
+            "{}",
+            error.message
+        );
+        // The message itself still goes to the dead-letter queue, for an operator.
+        assert_eq!(f.worker.poll_once().await.unwrap(), 0);
+        assert_eq!(f.worker.queue.dead_letter_depth().unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_message_for_an_ended_job_starts_nothing_and_is_deleted() {
+        let f = fixture(Duration::ZERO).await;
+        let job = new_job(&f).await;
+        let error = JobError {
+            code: "States.Aborted".into(),
+            message: "stopped".into(),
+        };
+        f.jobs.fail(job.job_id, error).await.unwrap();
+        f.worker.queue.send(&message(&job), Utc::now()).unwrap();
+        assert_eq!(f.worker.poll_once().await.unwrap(), 1);
+        assert_eq!(f.worker.queue.depth().unwrap(), 0);
+        assert!(f.worker.engine.list_executions(None).unwrap().is_empty());
     }
 }
