@@ -1,11 +1,14 @@
 //! The embedded runtime: the real `statemachine/pipeline.asl.json` under the embedded
 //! engine, each Task resource a local Lambda ARN whose in-process handler calls the stage.
 
+use std::any::Any;
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use futures::FutureExt;
 use serde_json::{Value, json};
 use statemachine::{Engine, HandlerRegistry, InvocationContext, TaskFailure, TaskHandler};
 use steps::{Deps, StageError, StageName};
@@ -122,9 +125,13 @@ impl TaskHandler for StageHandler {
             tokio::time::sleep(self.delay).await;
         }
         let started = Instant::now();
-        let result = steps::run_json(self.stage, payload, &self.deps)
+        // A panic would end the engine's task and leave the execution RUNNING and its job
+        // `processing` for ever; as a Lambda runtime does, it becomes the function's error.
+        let result = AssertUnwindSafe(steps::run_json(self.stage, payload, &self.deps))
+            .catch_unwind()
             .instrument(span.clone())
-            .await;
+            .await
+            .unwrap_or_else(|panic| Err(StageError::Internal(panic_message(panic.as_ref()))));
         let elapsed = started.elapsed();
         let _entered = span.enter();
         match &result {
@@ -138,6 +145,16 @@ impl TaskHandler for StageHandler {
         }
         result.map_err(|e| task_failure(&e))
     }
+}
+
+/// What a panicking stage said, as the error's message.
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    let said = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message");
+    format!("the stage panicked: {said}")
 }
 
 /// A handler registry with every stage under its local function name.
@@ -179,6 +196,78 @@ mod tests {
             assert!(definition.contains(&local_function_arn(stage)), "{stage:?}");
         }
         assert!(statemachine::StateMachineDefinition::parse(&definition).is_ok());
+    }
+
+    /// A vision model with a bug.
+    struct PanickingVision;
+
+    #[async_trait]
+    impl steps::ports::VisionModel for PanickingVision {
+        async fn analyse(
+            &self,
+            _request: steps::ports::VisionRequest,
+        ) -> Result<steps::ports::VisionVerdict, steps::ports::ModelError> {
+            panic!("index out of bounds");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_stage_fails_its_job_instead_of_hanging_it() {
+        use steps::memory::{InMemoryJobStore, InMemoryObjectStore};
+        use steps::ports::{JobStore, ObjectStore};
+
+        let uploads = Arc::new(InMemoryObjectStore::new());
+        let jobs = Arc::new(InMemoryJobStore::new());
+        let mut deps = Deps::offline(
+            uploads.clone(),
+            Arc::new(InMemoryObjectStore::new()),
+            jobs.clone(),
+        );
+        deps.vision = Arc::new(PanickingVision);
+        let job_id = uuid::Uuid::new_v4();
+        let key = steps::keys::upload(job_id, steps::ImageFormat::Png);
+        let photo = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/chelsea.png"
+        ))
+        .unwrap();
+        uploads
+            .put(&key, bytes::Bytes::from(photo), "image/png")
+            .await
+            .unwrap();
+        jobs.create(steps::Job::new(
+            job_id,
+            "owner",
+            key.clone(),
+            chrono::Utc::now(),
+        ))
+        .await
+        .unwrap();
+        let engine = Engine::builder()
+            .handlers(stage_handlers(&deps, &[], Duration::ZERO))
+            .build();
+        let sm = create_pipeline(&engine).unwrap();
+        let name = job_id.to_string();
+        let input = execution_input(job_id, &key, None);
+        let started = engine
+            .start_execution(&sm, Some(&name), input)
+            .await
+            .unwrap();
+        let done =
+            tokio::time::timeout(Duration::from_secs(60), engine.wait(&started.execution_arn))
+                .await
+                .expect("the execution ends")
+                .unwrap();
+        assert_eq!(done.error.as_deref(), Some("PetAvatar.Internal"));
+        let job = jobs.get(job_id).await.unwrap();
+        assert_eq!(job.status, steps::JobStatus::Failed);
+        let error = job.error.unwrap();
+        assert_eq!(error.code, "PetAvatar.Internal");
+        assert!(
+            error.message.contains("index out of bounds"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]
