@@ -5,11 +5,11 @@
 //! The engine passes the expression (with or without the `{% %}` delimiters) and the variables
 //! to bind: `states` → `{input, context, result, errorOutput}` plus the workflow variables.
 //! Every failure is a `States.QueryEvaluationError` whose cause is the tail of AWS's sentence
-//! "The JSONata expression '…' specified for the field '…' <cause>"; [`JsonataError::state_cause`]
+//! "The JSONata expression '…' specified for the field '…' \<cause\>"; [`JsonataError::state_cause`]
 //! builds that sentence.
 //!
 //! jsonata-rs keeps objects in a hash map, so the key order of constructed objects is lost. To
-//! keep outputs stable and close to AWS, [`KeyOrder`] puts keys back in the order the expression
+//! keep outputs stable and close to AWS, `KeyOrder` puts keys back in the order the expression
 //! writes them, or the order of an input object with the same keys. Plain variable paths such as
 //! `$states.input.a` bypass jsonata-rs entirely and keep the input untouched.
 
