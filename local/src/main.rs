@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use petavatar::{executions, logging, run, serve, submit};
 
@@ -51,25 +51,15 @@ enum Command {
     Executions {
         #[command(subcommand)]
         command: ExecutionsCommand,
-        #[arg(
-            long,
-            default_value = ".petavatar",
-            env = "PETAVATAR_DATA",
-            global = true
-        )]
-        data: PathBuf,
+        #[command(flatten)]
+        data: DataFolder,
     },
     /// Manage the API keys of a data folder.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
-        #[arg(
-            long,
-            default_value = ".petavatar",
-            env = "PETAVATAR_DATA",
-            global = true
-        )]
-        data: PathBuf,
+        #[command(flatten)]
+        data: DataFolder,
     },
     /// Submit a photo to a PetAvatar API (this server or a deployed one).
     Submit {
@@ -86,6 +76,21 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// `--data`, for the commands that read a server's data folder (before or after their own
+/// subcommand).
+#[derive(Args)]
+struct DataFolder {
+    /// The data folder of `petavatar serve`.
+    #[arg(
+        long = "data",
+        value_name = "DATA",
+        default_value = ".petavatar",
+        env = "PETAVATAR_DATA",
+        global = true
+    )]
+    path: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -166,8 +171,8 @@ async fn dispatch(command: Command) -> Result<(), String> {
         Command::Executions { command, data } => {
             logging::init_cli();
             match command {
-                ExecutionsCommand::List => executions::list(&data),
-                ExecutionsCommand::Show { id, json } => executions::show(&data, &id, json),
+                ExecutionsCommand::List => executions::list(&data.path),
+                ExecutionsCommand::Show { id, json } => executions::show(&data.path, &id, json),
             }
             .map_err(|e| e.to_string())
         }
@@ -175,7 +180,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
             command: KeysCommand::Create,
             data,
         } => {
-            let (key_id, key) = serve::create_key(&data).map_err(|e| e.to_string())?;
+            let (key_id, key) = serve::create_key(&data.path).map_err(|e| e.to_string())?;
             eprintln!("Created API key {key_id} (shown once, keep it):");
             println!("{key}");
             Ok(())
