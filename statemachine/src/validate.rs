@@ -738,27 +738,45 @@ fn check_all_last(list: &[Value], path: &str, field: &str, out: &mut Vec<Validat
     }
 }
 
-fn check_retry(s: &Map<String, Value>, path: &str, out: &mut Vec<ValidationDiagnostic>) {
-    let Some(v) = s.get("Retry") else { return };
+/// The entries of a `Retry` or `Catch` list with their paths, `States.ALL` checked; a list that
+/// is not an array (`{field}.Array`) or an entry that is not an object (`{Kind}.Object`) is
+/// reported and skipped.
+fn error_handlers<'a>(
+    s: &'a Map<String, Value>,
+    path: &str,
+    field: &str,
+    kind: &str,
+    out: &mut Vec<ValidationDiagnostic>,
+) -> Vec<(String, &'a Map<String, Value>)> {
+    let Some(v) = s.get(field) else {
+        return Vec::new();
+    };
     let Some(list) = v.as_array() else {
         out.push(ValidationDiagnostic::error(
-            &format!("{path}/Retry"),
-            "Retry.Array",
-            "Retry must be an array",
+            &format!("{path}/{field}"),
+            &format!("{field}.Array"),
+            &format!("{field} must be an array"),
         ));
-        return;
+        return Vec::new();
     };
-    check_all_last(list, path, "Retry", out);
-    for (i, r) in list.iter().enumerate() {
-        let rpath = format!("{path}/Retry/{i}");
-        let Some(r) = r.as_object() else {
-            out.push(ValidationDiagnostic::error(
-                &rpath,
-                "Retrier.Object",
-                "a retrier must be an object",
-            ));
-            continue;
-        };
+    check_all_last(list, path, field, out);
+    let mut entries = Vec::new();
+    for (i, entry) in list.iter().enumerate() {
+        let entry_path = format!("{path}/{field}/{i}");
+        match entry.as_object() {
+            Some(entry) => entries.push((entry_path, entry)),
+            None => out.push(ValidationDiagnostic::error(
+                &entry_path,
+                &format!("{kind}.Object"),
+                &format!("a {} must be an object", kind.to_lowercase()),
+            )),
+        }
+    }
+    entries
+}
+
+fn check_retry(s: &Map<String, Value>, path: &str, out: &mut Vec<ValidationDiagnostic>) {
+    for (rpath, r) in error_handlers(s, path, "Retry", "Retrier", out) {
         check_fields(
             r,
             &rpath,
@@ -829,26 +847,7 @@ fn check_catch(
     jsonata: bool,
     out: &mut Vec<ValidationDiagnostic>,
 ) {
-    let Some(v) = s.get("Catch") else { return };
-    let Some(list) = v.as_array() else {
-        out.push(ValidationDiagnostic::error(
-            &format!("{path}/Catch"),
-            "Catch.Array",
-            "Catch must be an array",
-        ));
-        return;
-    };
-    check_all_last(list, path, "Catch", out);
-    for (i, c) in list.iter().enumerate() {
-        let cpath = format!("{path}/Catch/{i}");
-        let Some(c) = c.as_object() else {
-            out.push(ValidationDiagnostic::error(
-                &cpath,
-                "Catcher.Object",
-                "a catcher must be an object",
-            ));
-            continue;
-        };
+    for (cpath, c) in error_handlers(s, path, "Catch", "Catcher", out) {
         let language_field = if jsonata { "Output" } else { "ResultPath" };
         check_fields(
             c,
@@ -1300,6 +1299,42 @@ mod tests {
         assert!(r.contains(&("/States/A".into(), "State.MissingTransition".into())));
         assert!(r.contains(&("/States/B/Next".into(), "Transition.Target".into())));
         assert!(r.contains(&("/States/B".into(), "State.Unreachable".into())));
+    }
+
+    #[test]
+    fn retry_and_catch_must_be_arrays_of_objects() {
+        let task = |retry: &str, catch: &str| {
+            format!(
+                r#"{{"StartAt":"A","States":{{"A":{{"Type":"Task","Resource":"arn:aws:lambda:r:1:function:f","Retry":{retry},"Catch":{catch},"End":true}}}}}}"#
+            )
+        };
+        let r = rules(&task("{}", "3"));
+        assert!(
+            r.contains(&("/States/A/Retry".into(), "Retry.Array".into())),
+            "{r:?}"
+        );
+        assert!(
+            r.contains(&("/States/A/Catch".into(), "Catch.Array".into())),
+            "{r:?}"
+        );
+        let r = rules(&task(r#"[1, {"ErrorEquals":["X"]}]"#, r#"["x"]"#));
+        assert!(
+            r.contains(&("/States/A/Retry/0".into(), "Retrier.Object".into())),
+            "{r:?}"
+        );
+        assert!(
+            r.contains(&("/States/A/Catch/0".into(), "Catcher.Object".into())),
+            "{r:?}"
+        );
+        assert!(
+            !r.iter().any(|(p, _)| p.starts_with("/States/A/Retry/1")),
+            "{r:?}"
+        );
+        let d = validate(&task("[1]", "[]"));
+        assert!(
+            d.iter().any(|d| d.message == "a retrier must be an object"),
+            "{d:?}"
+        );
     }
 
     #[test]
