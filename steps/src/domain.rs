@@ -350,6 +350,22 @@ pub struct IdentityPackage {
     pub model: ModelName,
 }
 
+impl IdentityPackage {
+    /// The package of a drafted identity: the career's title and seniority, and the score.
+    pub fn new(draft: IdentityDraft, career: &CareerProfile, similarity: SimilarityScore) -> Self {
+        IdentityPackage {
+            name: draft.name,
+            job_title: career.job_title.clone(),
+            seniority: career.seniority,
+            bio: draft.bio,
+            skills: draft.skills,
+            trajectory: draft.trajectory,
+            similarity,
+            model: draft.model,
+        }
+    }
+}
+
 /// A smaller copy of the avatar.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AvatarVariant {

@@ -34,16 +34,7 @@ pub async fn run(input: Input, deps: &Deps) -> Result<Output, StageError> {
     check_draft(&draft)?;
     let similarity = scoring::similarity(&input.analysis, &input.career);
     tracing::info!(job_id = %input.job_id, name = %draft.name, score = similarity.score, "identity written");
-    Ok(IdentityPackage {
-        name: draft.name,
-        job_title: input.career.job_title,
-        seniority: input.career.seniority,
-        bio: draft.bio,
-        skills: draft.skills,
-        trajectory: draft.trajectory,
-        similarity,
-        model: draft.model,
-    })
+    Ok(IdentityPackage::new(draft, &input.career, similarity))
 }
 
 /// The shape rules: a name, three non-empty paragraphs, 5–10 distinct skills, a full trajectory.

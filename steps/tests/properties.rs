@@ -218,16 +218,11 @@ fn results() -> JobResults {
     let draft = identity::write(Uuid::nil(), &analysis, &career);
     JobResults {
         avatar_key: "generated/x/avatar.png".into(),
-        identity_package: steps::IdentityPackage {
-            name: draft.name,
-            job_title: career.job_title.clone(),
-            seniority: career.seniority,
-            bio: draft.bio,
-            skills: draft.skills,
-            trajectory: draft.trajectory,
-            similarity: scoring::similarity(&analysis, &career),
-            model: draft.model,
-        },
+        identity_package: steps::IdentityPackage::new(
+            draft,
+            &career,
+            scoring::similarity(&analysis, &career),
+        ),
         pet_analysis: analysis,
         career_profile: career,
     }

@@ -336,16 +336,8 @@ async fn record_result_twice_is_idempotent_and_after_failure_conflicts() {
         })
         .await
         .unwrap();
-    let identity = steps::IdentityPackage {
-        name: draft.name,
-        job_title: career.job_title.clone(),
-        seniority: career.seniority,
-        bio: draft.bio,
-        skills: draft.skills,
-        trajectory: draft.trajectory,
-        similarity: steps::scoring::similarity(&analysis, &career),
-        model: draft.model,
-    };
+    let similarity = steps::scoring::similarity(&analysis, &career);
+    let identity = steps::IdentityPackage::new(draft, &career, similarity);
     let avatar = steps::Avatar {
         avatar_key: format!("generated/{}/avatar.png", w.job_id),
         width: 1024,

@@ -67,9 +67,9 @@ fn gradient(w: u32, h: u32) -> RgbImage {
     })
 }
 
-fn jpeg(img: &RgbImage) -> Vec<u8> {
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+/// Writes `img` (RGB) with `encoder`.
+fn write_rgb(img: &RgbImage, encoder: impl ImageEncoder) {
+    encoder
         .write_image(
             img.as_raw(),
             img.width(),
@@ -77,19 +77,20 @@ fn jpeg(img: &RgbImage) -> Vec<u8> {
             image::ExtendedColorType::Rgb8,
         )
         .unwrap();
+}
+
+fn jpeg(img: &RgbImage) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_rgb(
+        img,
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90),
+    );
     out
 }
 
 fn png(img: &RgbImage) -> Vec<u8> {
     let mut out = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(
-            img.as_raw(),
-            img.width(),
-            img.height(),
-            image::ExtendedColorType::Rgb8,
-        )
-        .unwrap();
+    write_rgb(img, image::codecs::png::PngEncoder::new(&mut out));
     out
 }
 
