@@ -93,6 +93,8 @@ struct Measurement {
     transitions: usize,
     events: usize,
     seconds: f64,
+    /// CPU time of the whole process (all threads) over the same timed spans.
+    cpu_seconds: f64,
     /// Fastest single execution, in seconds.
     best_execution: f64,
 }
@@ -114,6 +116,8 @@ impl Measurement {
             "seconds": self.seconds,
             "best_execution_seconds": self.best_execution,
             "transitions_per_second": self.transitions_per_second(),
+            "cpu_seconds": self.cpu_seconds,
+            "transitions_per_cpu_second": self.transitions as f64 / self.cpu_seconds,
         })
     }
 }
@@ -312,19 +316,45 @@ async fn wait_until_done(engine: &Engine, arn: &str) -> Result<ExecutionDescript
     Ok(engine.describe_execution(arn)?)
 }
 
-/// Runs one execution to its end; returns (seconds, its execution ARN).
-async fn run_once(engine: &Engine, sm: &str, input: &Value) -> Result<(f64, String), BenchError> {
+/// User + system CPU seconds of this process so far, all threads (`/proc/self/stat`, in
+/// USER_HZ ticks, which Linux fixes at 100 per second). Load on the machine barely changes it,
+/// unlike wall time; I/O waits do not count.
+fn process_cpu_seconds() -> f64 {
+    const USER_HZ: f64 = 100.0;
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / USER_HZ
+}
+
+/// Runs one execution to its end; returns (seconds, CPU seconds, its execution ARN).
+async fn run_once(
+    engine: &Engine,
+    sm: &str,
+    input: &Value,
+) -> Result<(f64, f64, String), BenchError> {
+    let cpu_before = process_cpu_seconds();
     let started_at = Instant::now();
     let started = engine.start_execution(sm, None, input.clone()).await?;
     let done = wait_until_done(engine, &started.execution_arn).await?;
     let seconds = started_at.elapsed().as_secs_f64();
+    let cpu_seconds = process_cpu_seconds() - cpu_before;
     if done.status != ExecutionStatus::Succeeded {
         return Err(BenchError::NotSucceeded {
             arn: started.execution_arn,
             status: done.status,
         });
     }
-    Ok((seconds, started.execution_arn))
+    Ok((seconds, cpu_seconds, started.execution_arn))
 }
 
 /// States entered and all events, read back from the recorded history.
@@ -350,6 +380,7 @@ async fn measure(case: &Case, mode: Mode, opts: &Options) -> Result<Measurement,
         transitions: 0,
         events: 0,
         seconds: 0.0,
+        cpu_seconds: 0.0,
         best_execution: f64::INFINITY,
     };
     let budget = Duration::from_secs_f64(opts.min_seconds);
@@ -357,12 +388,13 @@ async fn measure(case: &Case, mode: Mode, opts: &Options) -> Result<Measurement,
     while m.executions < opts.max_executions
         && (m.executions < opts.min_executions || wall.elapsed() < budget)
     {
-        let (seconds, arn) = run_once(&engine, &sm, &case.input).await?;
+        let (seconds, cpu_seconds, arn) = run_once(&engine, &sm, &case.input).await?;
         let (entered, events) = count_transitions(&engine, &arn)?;
         m.executions += 1;
         m.transitions += entered;
         m.events += events;
         m.seconds += seconds;
+        m.cpu_seconds += cpu_seconds;
         m.best_execution = m.best_execution.min(seconds);
     }
     Ok(m)
