@@ -1,0 +1,176 @@
+// DRAFT, NOT COMPILED: cargo does not discover tests/drafts/. Written at the end of stop 6 and
+// never built; move it to local/tests/ and make it pass (see the closing note of stop 6).
+//! The real `pipeline.asl.json` under the embedded engine, with the offline backend and
+//! injected faults, on a virtual clock: the retry schedule (1 s, 2 s, 4 s) read from the
+//! execution history, the catch path, and the job record each path leaves behind.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use petavatar::runtime::{create_pipeline, execution_input, stage_handlers};
+use statemachine::{Engine, HistoryEvent, VirtualClock};
+use steps::memory::{InMemoryJobStore, InMemoryObjectStore};
+use steps::ports::{JobStore, ModelError, ObjectStore, VisionModel, VisionRequest, VisionVerdict};
+use steps::{Deps, ImageFormat, Job, JobStatus};
+
+/// A vision model that fails `failures` times (transiently or for good), then answers
+/// with the offline backend.
+struct FaultyVision {
+    failures: AtomicU32,
+    permanent: bool,
+    inner: Arc<dyn VisionModel>,
+}
+
+#[async_trait]
+impl VisionModel for FaultyVision {
+    async fn analyse(&self, request: VisionRequest) -> Result<VisionVerdict, ModelError> {
+        let left = self.failures.load(Ordering::SeqCst);
+        if left > 0 {
+            self.failures.store(left - 1, Ordering::SeqCst);
+            return Err(if self.permanent {
+                ModelError::Permanent("access denied to the model".into())
+            } else {
+                ModelError::Transient("throttled".into())
+            });
+        }
+        self.inner.analyse(request).await
+    }
+}
+
+struct Outcome {
+    status: String,
+    error: Option<String>,
+    job: Job,
+    history: Vec<HistoryEvent>,
+}
+
+async fn run_chelsea(failures: u32, permanent: bool) -> Outcome {
+    let uploads = Arc::new(InMemoryObjectStore::new());
+    let jobs = Arc::new(InMemoryJobStore::new());
+    let mut deps = Deps::offline(
+        uploads.clone(),
+        Arc::new(InMemoryObjectStore::new()),
+        jobs.clone(),
+    );
+    deps.vision = Arc::new(FaultyVision {
+        failures: AtomicU32::new(failures),
+        permanent,
+        inner: deps.vision.clone(),
+    });
+    let job_id = uuid::Uuid::new_v4();
+    let key = steps::keys::upload(job_id, ImageFormat::Png);
+    let photo = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/chelsea.png"
+    ))
+    .expect("fixture");
+    uploads
+        .put(&key, bytes::Bytes::from(photo), "image/png")
+        .await
+        .expect("upload");
+    jobs.create(Job::new(job_id, "owner", key.clone(), chrono::Utc::now()))
+        .await
+        .expect("job");
+
+    let clock = VirtualClock::starting_2024();
+    let engine = Engine::builder()
+        .clock(Arc::new(clock.clone()))
+        .handlers(stage_handlers(&deps, &[], Duration::ZERO))
+        .build();
+    let machine = create_pipeline(&engine).expect("pipeline");
+    let name = job_id.to_string();
+    let started = engine
+        .start_execution(&machine, Some(&name), execution_input(job_id, &key, None))
+        .await
+        .expect("start");
+    let done = tokio::time::timeout(
+        Duration::from_secs(120),
+        engine.wait(&started.execution_arn),
+    )
+    .await
+    .expect("the execution ends")
+    .expect("describe");
+    Outcome {
+        status: serde_json::to_value(&done.status)
+            .expect("status")
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        error: done.error.clone(),
+        job: jobs.get(job_id).await.expect("job"),
+        history: engine.history(&started.execution_arn).expect("history"),
+    }
+}
+
+/// Seconds between consecutive invocations of the AnalyzePet function.
+fn analyze_pet_gaps(history: &[HistoryEvent]) -> Vec<i64> {
+    let scheduled: Vec<_> = history
+        .iter()
+        .filter(|e| e.event_type == "LambdaFunctionScheduled")
+        .filter(|e| {
+            e.details
+                .as_ref()
+                .and_then(|d| d.get("resource"))
+                .and_then(|r| r.as_str())
+                .is_some_and(|r| r.ends_with(":function:petavatar-analyze-pet"))
+        })
+        .map(|e| e.timestamp)
+        .collect();
+    scheduled
+        .windows(2)
+        .map(|w| (w[1] - w[0]).num_seconds())
+        .collect()
+}
+
+#[tokio::test]
+async fn chelsea_completes_with_a_full_record() {
+    let out = run_chelsea(0, false).await;
+    assert_eq!(out.status, "SUCCEEDED", "{:?}", out.error);
+    assert_eq!(out.job.status, JobStatus::Completed);
+    assert_eq!(out.job.progress, 100);
+    assert!(out.job.identity_package.is_some());
+    assert!(out.job.pet_analysis.is_some());
+    assert!(out.job.career_profile.is_some());
+    assert!(out.job.avatar_key.is_some());
+    assert!(out.job.error.is_none());
+}
+
+#[tokio::test]
+async fn transient_faults_are_retried_after_1_2_and_4_seconds_then_the_job_completes() {
+    let out = run_chelsea(3, false).await;
+    assert_eq!(out.status, "SUCCEEDED", "{:?}", out.error);
+    assert_eq!(analyze_pet_gaps(&out.history), vec![1, 2, 4]);
+    let failed = out
+        .history
+        .iter()
+        .filter(|e| e.event_type == "LambdaFunctionFailed")
+        .count();
+    assert_eq!(failed, 3, "each fault is in the history");
+    assert_eq!(out.job.status, JobStatus::Completed);
+}
+
+#[tokio::test]
+async fn a_fourth_transient_fault_exhausts_the_retries_and_fails_the_job() {
+    let out = run_chelsea(4, false).await;
+    assert_eq!(out.status, "FAILED");
+    assert_eq!(out.error.as_deref(), Some("PetAvatar.Transient"));
+    assert_eq!(analyze_pet_gaps(&out.history), vec![1, 2, 4]);
+    assert_eq!(out.job.status, JobStatus::Failed);
+    let error = out.job.error.expect("the job says why");
+    assert_eq!(error.code, "PetAvatar.Transient");
+    assert!(error.message.contains("throttled"), "{}", error.message);
+}
+
+#[tokio::test]
+async fn a_permanent_error_is_not_retried_and_fails_the_job_with_its_reason() {
+    let out = run_chelsea(1, true).await;
+    assert_eq!(out.status, "FAILED");
+    assert_eq!(out.error.as_deref(), Some("PetAvatar.ModelError"));
+    assert!(analyze_pet_gaps(&out.history).is_empty(), "no retry");
+    assert_eq!(out.job.status, JobStatus::Failed);
+    let error = out.job.error.expect("the job says why");
+    assert_eq!(error.code, "PetAvatar.ModelError");
+    assert!(error.message.contains("access denied"), "{}", error.message);
+}
