@@ -59,6 +59,8 @@ enum BenchError {
     Usage(String),
     #[error("store experiment: {0}")]
     Experiment(String),
+    #[error("{0}")]
+    CountMismatch(String),
 }
 
 /// One benchmark definition and the input every execution gets.
@@ -443,7 +445,7 @@ async fn run(opts: Options) -> Result<(), BenchError> {
         for &mode in &opts.modes {
             let m = measure(case, mode, &opts).await?;
             if m.transitions != case.expected_transitions * m.executions {
-                return Err(BenchError::Usage(format!(
+                return Err(BenchError::CountMismatch(format!(
                     "{} {}: counted {} transitions in {} executions, expected {} each",
                     case.name,
                     mode.name(),
