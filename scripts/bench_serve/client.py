@@ -93,10 +93,19 @@ def wait(base, key, job_id, interval_s):
 
 
 def execution_ms(base, job_id):
-    """The engine's own duration of the job's execution (startDate -> stopDate)."""
-    _, body = request("GET", f"{base}/api/executions/{job_id}")
-    ex = body["execution"]
-    return (ex["stopDate"] - ex["startDate"]) * 1000.0
+    """The engine's own duration of the job's execution (startDate -> stopDate).
+
+    The job reads `completed` as soon as RecordResult has written it, a moment before the
+    execution itself ends, so this waits for the execution's stopDate."""
+    deadline = time.monotonic() + 10.0
+    while True:
+        _, body = request("GET", f"{base}/api/executions/{job_id}")
+        ex = body["execution"]
+        if "stopDate" in ex:
+            return (ex["stopDate"] - ex["startDate"]) * 1000.0
+        if time.monotonic() > deadline:
+            raise ApiError(f"execution of {job_id} still {ex.get('status')} 10 s after the job completed")
+        time.sleep(0.005)
 
 
 def percentile(values, p):
