@@ -163,7 +163,7 @@ async fn run_chelsea(faults: Faults) -> Outcome {
     .expect("the execution ends")
     .expect("describe");
     Outcome {
-        status: serde_json::to_value(&done.status)
+        status: serde_json::to_value(done.status)
             .expect("status")
             .as_str()
             .unwrap_or_default()
