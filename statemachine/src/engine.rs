@@ -315,6 +315,8 @@ impl EngineBuilder {
                 status_tx: tx,
                 terminal: Notify::new(),
                 start_lock: tokio::sync::Mutex::new(()),
+                #[cfg(test)]
+                wait_probe: Mutex::new(None),
             }),
         }
     }
@@ -331,6 +333,10 @@ pub(crate) struct EngineInner {
     status_tx: broadcast::Sender<ExecutionStatusChange>,
     terminal: Notify,
     start_lock: tokio::sync::Mutex<()>,
+    /// Runs inside `Engine::wait` between its status read and its look at the running set,
+    /// so a test can end the run exactly there.
+    #[cfg(test)]
+    wait_probe: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
 }
 
 struct RunHandle {
@@ -342,7 +348,15 @@ impl EngineInner {
     /// Called by a run when its execution reaches a terminal status (or is redriven).
     pub(crate) fn publish(&self, change: ExecutionStatusChange) {
         if change.status.is_terminal() {
-            lock(&self.runs).remove(&change.execution_arn);
+            let ended = lock(&self.runs).remove(&change.execution_arn);
+            // Ended from outside its own task (StopExecution): the task may sit in a handler
+            // that never returns, so it is cancelled here. A run ending itself is about to
+            // return anyway.
+            if let Some(h) = ended
+                && tokio::task::try_id() != Some(h.task.id())
+            {
+                h.task.abort();
+            }
             self.terminal.notify_waiters();
         }
         // No receivers is fine: nobody is listening.
@@ -351,6 +365,36 @@ impl EngineInner {
 
     pub(crate) fn handlers(&self) -> HandlerRegistry {
         lock(&self.handlers).clone()
+    }
+
+    /// Called when a run's task returns. A run that stopped without a terminal status (its
+    /// store failed) would otherwise stay in the running set and keep `wait` waiting forever.
+    fn run_returned(&self, arn: &str, run: &Arc<Run>) {
+        let mut runs = lock(&self.runs);
+        // Only this run: a redrive may already have registered a new run of the same ARN.
+        if runs.get(arn).is_some_and(|h| Arc::ptr_eq(&h.run, run)) {
+            runs.remove(arn);
+            drop(runs);
+            self.terminal.notify_waiters();
+        }
+    }
+
+    /// Takes the handle of `run` out of the running set, if it is still there.
+    fn take_run(&self, arn: &str, run: &Arc<Run>) -> Option<RunHandle> {
+        let mut runs = lock(&self.runs);
+        if runs.get(arn).is_some_and(|h| Arc::ptr_eq(&h.run, run)) {
+            runs.remove(arn)
+        } else {
+            None
+        }
+    }
+
+    #[cfg(test)]
+    fn run_wait_probe(&self) {
+        let probe = lock(&self.wait_probe).clone();
+        if let Some(p) = probe {
+            p();
+        }
     }
 }
 
@@ -542,8 +586,15 @@ impl Engine {
     fn spawn(&self, run: Arc<Run>) {
         let arn = run.arn().to_string();
         let driver = run.clone();
+        let inner = self.inner.clone();
+        let task_arn = arn.clone();
+        // Registered under the lock the task needs to unregister, so the task cannot
+        // unregister before it is registered.
         let mut runs = lock(&self.inner.runs);
-        let task = tokio::spawn(async move { driver.drive().await });
+        let task = tokio::spawn(async move {
+            driver.clone().drive().await;
+            inner.run_returned(&task_arn, &driver);
+        });
         runs.insert(arn, RunHandle { run, task });
     }
 
@@ -640,9 +691,13 @@ impl Engine {
             if d.status.is_terminal() {
                 return Ok(d);
             }
+            #[cfg(test)]
+            self.inner.run_wait_probe();
             if !lock(&self.inner.runs).contains_key(arn) {
-                // Nobody runs it in this process (e.g. not resumed): it will not finish.
-                return Ok(d);
+                // Either nobody runs it in this process (e.g. not resumed), or its run ended
+                // since the read above: a run stores its terminal status before it leaves the
+                // running set, so a second read tells the two apart.
+                return self.describe_execution(arn);
             }
             notified.await;
         }
@@ -655,11 +710,17 @@ impl Engine {
         error: Option<&str>,
         cause: Option<&str>,
     ) -> Result<ExecutionDescription, EngineError> {
-        let handle = lock(&self.inner.runs).remove(arn);
-        match handle {
-            Some(h) => {
-                h.run.abort(error, cause)?;
-                h.task.abort();
+        // The run stays registered until its ABORTED status is stored (publish then
+        // unregisters it and cancels its task), so `wait` never sees it gone while RUNNING.
+        let run = lock(&self.inner.runs).get(arn).map(|h| h.run.clone());
+        match run {
+            Some(run) => {
+                let recorded = run.abort(error, cause);
+                // If recording failed the run is closed but still registered.
+                if let Some(h) = self.inner.take_run(arn, &run) {
+                    h.task.abort();
+                }
+                recorded?;
             }
             None => {
                 let d = self.describe_execution(arn)?;
@@ -722,5 +783,117 @@ impl Engine {
             h.run.close();
             h.task.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    use async_trait::async_trait;
+    use tokio::sync::Semaphore;
+
+    use super::*;
+    use crate::handler::{InvocationContext, TaskFailure, TaskHandler};
+
+    /// Returns its payload once the test opens the gate.
+    struct Gated(Arc<Semaphore>);
+
+    #[async_trait]
+    impl TaskHandler for Gated {
+        async fn invoke(
+            &self,
+            payload: Value,
+            _ctx: InvocationContext,
+        ) -> Result<Value, TaskFailure> {
+            let _permit = self
+                .0
+                .acquire()
+                .await
+                .map_err(|e| TaskFailure::new("Gate.Closed", e.to_string()))?;
+            Ok(payload)
+        }
+    }
+
+    /// The run ends exactly between `wait`'s status read and its look at the running set:
+    /// `wait` must report the end, not the RUNNING it read first.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn wait_reports_a_run_that_ends_between_its_two_looks() {
+        let gate = Arc::new(Semaphore::new(0));
+        let engine = Engine::builder()
+            .in_memory()
+            .handlers(HandlerRegistry::new().with("gate", Arc::new(Gated(gate.clone()))))
+            .build();
+        let sm = engine
+            .create_state_machine(
+                "w",
+                r#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:lambda:local:000000000000:function:gate","End":true}}}"#,
+            )
+            .unwrap();
+        let started = engine
+            .start_execution(&sm, Some("e"), serde_json::json!({"v": 1}))
+            .await
+            .unwrap();
+        let arn = started.execution_arn.clone();
+        let fired = Arc::new(AtomicBool::new(false));
+        let probe = {
+            let engine = engine.clone();
+            let arn = arn.clone();
+            let fired = fired.clone();
+            move || {
+                if fired.swap(true, Ordering::SeqCst) {
+                    return;
+                }
+                // Blocks this worker; the other one finishes the run meanwhile.
+                gate.add_permits(1);
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while lock(&engine.inner.runs).contains_key(&arn) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        };
+        *lock(&engine.inner.wait_probe) = Some(Arc::new(probe));
+        let done = engine.wait(&arn).await.unwrap();
+        *lock(&engine.inner.wait_probe) = None;
+        assert!(fired.load(Ordering::SeqCst), "the probe did not run");
+        assert_eq!(done.status, ExecutionStatus::Succeeded);
+        assert_eq!(done.output_json(), Some(serde_json::json!({"v": 1})));
+    }
+
+    /// A stopped run leaves the running set only once ABORTED is stored, and its task (stuck
+    /// in a handler) is cancelled.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stop_ends_a_run_blocked_in_a_handler() {
+        let gate = Arc::new(Semaphore::new(0));
+        let engine = Engine::builder()
+            .in_memory()
+            .handlers(HandlerRegistry::new().with("gate", Arc::new(Gated(gate))))
+            .build();
+        let sm = engine
+            .create_state_machine(
+                "s",
+                r#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:lambda:local:000000000000:function:gate","End":true}}}"#,
+            )
+            .unwrap();
+        let started = engine
+            .start_execution(&sm, Some("e"), serde_json::json!({}))
+            .await
+            .unwrap();
+        let arn = started.execution_arn;
+        let waiter = {
+            let engine = engine.clone();
+            let arn = arn.clone();
+            tokio::spawn(async move { engine.wait(&arn).await })
+        };
+        let stopped = engine.stop_execution(&arn, Some("E"), None).await.unwrap();
+        assert_eq!(stopped.status, ExecutionStatus::Aborted);
+        let seen = tokio::time::timeout(Duration::from_secs(10), waiter)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(seen.status, ExecutionStatus::Aborted);
+        assert!(lock(&engine.inner.runs).is_empty());
     }
 }
