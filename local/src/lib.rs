@@ -2,10 +2,8 @@
 //! (SQLite jobs, files, an SQS-like queue, HMAC-signed URLs), the engine wiring, the server
 //! and the CLI commands.
 
-pub mod emf;
 pub mod executions;
 pub mod jobqueue;
-pub mod logging;
 pub mod presign;
 pub mod queue;
 pub mod run;

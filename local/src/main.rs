@@ -10,7 +10,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use petavatar::{executions, logging, run, serve, submit};
+use petavatar::{executions, run, serve, submit};
+use telemetry::logging;
 
 #[derive(Parser)]
 #[command(

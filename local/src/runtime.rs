@@ -84,7 +84,7 @@ impl StageObserver for MetricsObserver {
         _outcome: Result<(), &StageError>,
         elapsed: Duration,
     ) {
-        crate::emf::stage_duration(stage.state_name(), elapsed.as_secs_f64() * 1000.0, job_id);
+        telemetry::emf::stage_duration(stage.state_name(), job_id, elapsed.as_secs_f64() * 1000.0);
     }
 }
 

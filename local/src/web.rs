@@ -303,9 +303,9 @@ mod tests {
 
     use super::*;
     use crate::jobqueue::LocalJobQueue;
-    use crate::logging::capture::Captured;
     use crate::presign::LocalPresigner;
     use crate::queue::SqliteQueue;
+    use telemetry::capture::Captured;
 
     const UPLOADS: &str = "petavatar-uploads";
 

@@ -23,7 +23,8 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::queue::{QueueError, ReceivedMessage, SqliteQueue};
-use crate::{emf, runtime};
+use crate::runtime;
+use telemetry::emf::{self, JobEvent};
 
 /// How long a received message stays invisible (the SQS queue's visibility timeout).
 pub const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -164,7 +165,7 @@ impl Worker {
             );
         } else {
             tracing::info!(execution_arn, "execution started");
-            emf::job_event("JobsStarted", &name);
+            emf::job_event(JobEvent::Started, &name);
         }
         Outcome::Started {
             job_id,
@@ -269,8 +270,8 @@ async fn follow_status_changes(
             Ok(change) => {
                 match change.status {
                     ExecutionStatus::Running => {}
-                    ExecutionStatus::Succeeded => emf::job_event("JobsCompleted", &change.name),
-                    _ => emf::job_event("JobsFailed", &change.name),
+                    ExecutionStatus::Succeeded => emf::job_event(JobEvent::Completed, &change.name),
+                    _ => emf::job_event(JobEvent::Failed, &change.name),
                 }
                 reconcile(jobs.as_ref(), &change).await;
             }
@@ -508,7 +509,7 @@ mod tests {
             .queue
             .receive(1, Duration::ZERO, Utc::now())
             .unwrap();
-        let (logs, _guard) = crate::logging::capture::Captured::install();
+        let (logs, _guard) = telemetry::capture::Captured::install();
         let started = Outcome::Started {
             job_id: job.job_id,
             already_existed: false,
