@@ -60,6 +60,17 @@ pub struct CaseCommon {
     pub skip_paths: Vec<String>,
     #[serde(default)]
     pub confidence: String,
+    /// When the snapshot was recorded on AWS, as the manifest writes it (`DD-MM-YYYY, HH:MM:SS`).
+    #[serde(default)]
+    pub recorded_date: String,
+}
+
+impl CaseCommon {
+    /// The recording's day, if the manifest gives one.
+    pub fn recorded_on(&self) -> Option<chrono::NaiveDate> {
+        let day = self.recorded_date.get(..10)?;
+        chrono::NaiveDate::parse_from_str(day, "%d-%m-%Y").ok()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

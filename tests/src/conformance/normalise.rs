@@ -380,6 +380,37 @@ pub fn parse_json_strings(v: &mut Value) {
 
 /// LocalStack's key/value transformer walk: members of objects, objects nested in objects and
 /// objects directly inside arrays. `f` returns whether it consumed the member (no recursion).
+/// The day AWS launched `RedriveExecution` and added `Execution.RedriveCount` to the context
+/// object (2023-11-15). Recordings made before it cannot contain the field.
+pub fn redrive_launch_day() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2023, 11, 15).unwrap_or_default()
+}
+
+/// Gives the actual response the context object AWS had on the day of the recording: before
+/// [`redrive_launch_day`], `$$.Execution` had no `RedriveCount`. Applied to the actual side
+/// only, and only for recordings older than that day; every newer recording keeps it.
+pub fn context_object_as_recorded(doc: &mut Value, recorded_on: Option<chrono::NaiveDate>) {
+    if recorded_on.is_some_and(|day| day < redrive_launch_day()) {
+        drop_redrive_count(doc);
+    }
+}
+
+fn drop_redrive_count(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            if let Some(Value::Object(execution)) = map.get_mut("Execution")
+                && execution.contains_key("StartTime")
+                && execution.contains_key("Id")
+            {
+                execution.remove("RedriveCount");
+            }
+            map.values_mut().for_each(drop_redrive_count);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_redrive_count),
+        _ => {}
+    }
+}
+
 fn walk_members(v: &Value, f: &mut dyn FnMut(&str, &Value) -> bool) {
     let Value::Object(map) = v else { return };
     for (k, member) in map {

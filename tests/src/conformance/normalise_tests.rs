@@ -361,3 +361,28 @@ fn recorded_snapshots_round_trip() {
         failures.join("\n")
     );
 }
+
+fn context_with_redrive_count() -> Value {
+    json!({"events": [{"input": {"ThisContextObject": {"Execution": {
+        "Id": "arn:x", "StartTime": "date", "Name": "n", "RedriveCount": 0
+    }}}}]})
+}
+
+#[test]
+fn recordings_older_than_redrive_do_not_expect_redrive_count() {
+    let mut doc = context_with_redrive_count();
+    let october_2023 = chrono::NaiveDate::from_ymd_opt(2023, 10, 24);
+    context_object_as_recorded(&mut doc, october_2023);
+    let execution = &doc["events"][0]["input"]["ThisContextObject"]["Execution"];
+    assert!(execution.get("RedriveCount").is_none());
+    assert_eq!(execution["Name"], "n");
+}
+
+#[test]
+fn newer_or_undated_recordings_keep_redrive_count() {
+    for day in [chrono::NaiveDate::from_ymd_opt(2024, 7, 15), None] {
+        let mut doc = context_with_redrive_count();
+        context_object_as_recorded(&mut doc, day);
+        assert_eq!(doc, context_with_redrive_count());
+    }
+}

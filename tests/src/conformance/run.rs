@@ -17,7 +17,10 @@ use super::lambdas::StubLambda;
 use super::manifest::{
     Case, ChoiceCase, DataSet, ExecutionCase, ExtraNormalisation, HarnessConstants, Patch,
 };
-use super::normalise::{Normaliser, RunFacts, compare_ready, describe_response, history_response};
+use super::normalise::{
+    Normaliser, RunFacts, compare_ready, context_object_as_recorded, describe_response,
+    history_response,
+};
 use super::patch::{TokenContext, apply_patches, substitute_tokens};
 use super::report::{CaseOutcome, Status};
 
@@ -267,7 +270,8 @@ async fn run_execution(
             continue;
         };
         let actual = actual_response(&env.engine, &arn, &key)?;
-        let actual = Normaliser::new().normalise(actual, &facts, &case.extra_normalisation);
+        let mut actual = Normaliser::new().normalise(actual, &facts, &case.extra_normalisation);
+        context_object_as_recorded(&mut actual, case.common.recorded_on());
         let actual = compare_ready(actual, &skip, parallel);
         let expected = compare_ready(expected.clone(), &skip, parallel);
         for mut d in differences(&expected, &actual, limit) {
