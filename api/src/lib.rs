@@ -28,7 +28,7 @@ pub use auth::{
     hash_api_key,
 };
 pub use error::ApiError;
-pub use submit::{SubmitError, submit_upload};
+pub use submit::{NOT_STARTED, SubmitError, not_started, submit_upload};
 
 /// The largest upload the API accepts (the presigned POST's `content-length-range`).
 pub const MAX_UPLOAD_BYTES: u64 = 50 * 1024 * 1024;

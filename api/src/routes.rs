@@ -86,11 +86,8 @@ async fn presigned_url(
     let key = keys::upload(job_id, format);
     let span = tracing::info_span!("presigned_url", %job_id);
     async move {
-        state
-            .jobs
-            .create(Job::new(job_id, owner.as_str(), key.clone(), now))
-            .await
-            .map_err(|e| ApiError::port("create job", e))?;
+        // Presign before the job exists: a presign failure then leaves no `queued` job behind
+        // that nobody can upload to. A job whose creation fails is never handed out either.
         let post = state
             .upload_presigner
             .presign_post(PostPolicy {
@@ -101,6 +98,11 @@ async fn presigned_url(
             })
             .await
             .map_err(|e| ApiError::internal("presign upload", e))?;
+        state
+            .jobs
+            .create(Job::new(job_id, owner.as_str(), key.clone(), now))
+            .await
+            .map_err(|e| ApiError::port("create job", e))?;
         tracing::info!(%job_id, "upload presigned");
         Ok(Json(PresignedUploadBody {
             job_id,

@@ -3,10 +3,15 @@
 //! `{job_id, s3_upload_key, timestamp}`. Both paths may race and send twice: the worker
 //! starts the execution with `name = job_id` and a deterministic input, so the second
 //! message finds the execution already there and yields no second run.
+//!
+//! The other end of the queue, shared by both workers (`petavatar`'s and the SQS Lambda): a
+//! job whose execution could not be started by the message's last receive fails with
+//! [`not_started`], rather than staying `queued` for ever while its message sits in the
+//! dead-letter queue.
 
 use chrono::{DateTime, Utc};
-use steps::JobStatus;
 use steps::ports::{JobMessage, JobQueue, JobStore, JobStoreError, QueueError};
+use steps::{JobError, JobStatus};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,6 +24,18 @@ pub enum SubmitError {
     Store(JobStoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+}
+
+/// The error code of a job whose execution could not be started, even after the retries.
+pub const NOT_STARTED: &str = "PetAvatar.NotStarted";
+
+/// The error of a job whose message was received `attempts` times without its execution
+/// starting; `reason` is the last failure.
+pub fn not_started(attempts: u32, reason: &str) -> JobError {
+    JobError {
+        code: NOT_STARTED.to_owned(),
+        message: format!("the pipeline could not be started after {attempts} attempts: {reason}"),
+    }
 }
 
 /// Queues `job_id` if it is still `queued` and returns its status.

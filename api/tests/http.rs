@@ -12,8 +12,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use steps::memory::{InMemoryJobStore, InMemoryObjectStore};
 use steps::ports::{
-    JobMessage, JobQueue, JobStore, ObjectStore, PostPolicy, PresignError, PresignedPost,
-    Presigner, QueueError,
+    JobMessage, JobQueue, JobStore, JobStoreError, ObjectStore, PostPolicy, PresignError,
+    PresignedPost, Presigner, QueueError,
 };
 use steps::{
     CareerProfile, IdentityPackage, JobError, JobResults, Personality, PetAnalysis, Seniority,
@@ -80,7 +80,38 @@ struct Server {
     client: reqwest::Client,
 }
 
+/// A presigner whose signing always fails (no credentials, a broken key).
+struct FailingPresigner;
+
+#[async_trait]
+impl Presigner for FailingPresigner {
+    async fn presign_post(&self, _: PostPolicy) -> Result<PresignedPost, PresignError> {
+        Err(PresignError::Failed("no signing credentials".into()))
+    }
+
+    async fn presign_get(&self, _: &str, _: Duration) -> Result<String, PresignError> {
+        Err(PresignError::Failed("no signing credentials".into()))
+    }
+}
+
+/// Real time, and always the same job id: a test knows which job a request would create.
+struct FixedJobId(Uuid);
+
+impl api::Clock for FixedJobId {
+    fn now(&self) -> chrono::DateTime<Utc> {
+        Utc::now()
+    }
+
+    fn new_job_id(&self) -> Uuid {
+        self.0
+    }
+}
+
 async fn start() -> Server {
+    start_with(Arc::new(EchoPresigner), Arc::new(api::SystemClock)).await
+}
+
+async fn start_with(upload_presigner: Arc<dyn Presigner>, clock: Arc<dyn api::Clock>) -> Server {
     let jobs = Arc::new(InMemoryJobStore::new());
     let uploads = Arc::new(InMemoryObjectStore::new());
     let queue = Arc::new(RecordingQueue::default());
@@ -97,11 +128,11 @@ async fn start() -> Server {
     let state = ApiState {
         jobs: jobs.clone(),
         uploads: uploads.clone(),
-        upload_presigner: Arc::new(EchoPresigner),
+        upload_presigner,
         avatar_presigner: Arc::new(EchoPresigner),
         queue: queue.clone(),
         auth: Arc::new(auth),
-        clock: Arc::new(api::SystemClock),
+        clock,
         config: ApiConfig::new(BUCKET),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -299,6 +330,60 @@ async fn presigned_url_creates_a_job_of_the_caller() {
         .get("/presigned-url?content_type=image/gif", Some(KEY_A))
         .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "UnsupportedFormat");
+}
+
+#[tokio::test]
+async fn a_presign_failure_leaves_no_job_behind() {
+    let job_id = Uuid::new_v4();
+    let s = start_with(Arc::new(FailingPresigner), Arc::new(FixedJobId(job_id))).await;
+    let (status, body) = s
+        .get("/presigned-url?content_type=image/png", Some(KEY_A))
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalError",
+    );
+    assert!(
+        matches!(s.jobs.get(job_id).await, Err(JobStoreError::NotFound(_))),
+        "no orphan `queued` job"
+    );
+
+    // The same request with a working presigner creates exactly that job.
+    let s = start_with(Arc::new(EchoPresigner), Arc::new(FixedJobId(job_id))).await;
+    let (status, body) = s
+        .get("/presigned-url?content_type=image/png", Some(KEY_A))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(s.jobs.get(job_id).await.unwrap().owner, "owner-a");
+}
+
+#[tokio::test]
+async fn api_keys_never_reach_the_logs() {
+    let (logs, _guard) = telemetry::capture::Captured::install_filtered("trace");
+    let s = start().await;
+    let (job_id, uri) = s.uploaded_job(KEY_A).await;
+    s.process(KEY_A, &uri).await;
+    s.get(&format!("/status/{job_id}"), Some(KEY_A)).await;
+    s.get(&format!("/status/{job_id}"), Some(KEY_B)).await;
+    s.get(&format!("/results/{job_id}"), Some(KEY_A)).await;
+    s.get("/status/not-a-uuid", Some(KEY_A)).await;
+    s.get("/presigned-url", Some("a-wrong-key-secret")).await;
+
+    let text = logs.text();
+    assert!(
+        !logs.lines("upload presigned").is_empty(),
+        "the requests were logged: {text}"
+    );
+    for secret in [
+        KEY_A.to_owned(),
+        KEY_B.to_owned(),
+        "a-wrong-key-secret".to_owned(),
+        hex::encode(hash_api_key(KEY_A)),
+    ] {
+        assert!(!text.contains(&secret), "{secret} in the logs:\n{text}");
+    }
 }
 
 #[tokio::test]

@@ -78,10 +78,3 @@ fn the_level_filter_applies() {
     tracing::debug!("a detail");
     assert_eq!(logs.lines("a detail").len(), 1);
 }
-
-#[test]
-fn installing_the_process_subscribers_twice_is_harmless() {
-    telemetry::logging::init_json();
-    telemetry::logging::init_json();
-    telemetry::logging::init_cli();
-}
