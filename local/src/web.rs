@@ -26,6 +26,8 @@ use crate::store::FsObjectStore;
 
 pub const INDEX_HTML: &str = include_str!("web/index.html");
 pub const EXECUTIONS_HTML: &str = include_str!("web/executions.html");
+/// A paw (16, 32 and 48 px): browsers ask for `/favicon.ico` whatever the page says.
+pub const FAVICON_ICO: &[u8] = include_bytes!("web/favicon.ico");
 
 /// What the local routes need.
 #[derive(Clone)]
@@ -49,6 +51,7 @@ pub fn routes(state: LocalState) -> Router {
         .saturating_add(1024 * 1024);
     Router::new()
         .route("/", get(|| async { Html(INDEX_HTML) }))
+        .route("/favicon.ico", get(favicon))
         .route("/executions", get(|| async { Html(EXECUTIONS_HTML) }))
         .route(
             "/executions/{name}",
@@ -62,6 +65,16 @@ pub fn routes(state: LocalState) -> Router {
         )
         .route("/local/download", get(download))
         .with_state(state)
+}
+
+async fn favicon() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "image/x-icon"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        FAVICON_ICO,
+    )
 }
 
 fn access_denied(e: SignatureError) -> ApiError {

@@ -303,6 +303,16 @@ async fn api_errors_over_http() {
             "execution page lacks #{id}"
         );
     }
+    // The icon browsers ask for, linked from both pages.
+    let icon = client.get_unauthenticated("/favicon.ico").await;
+    assert_eq!(icon.status(), StatusCode::OK);
+    assert_eq!(icon.headers()["content-type"], "image/x-icon");
+    let icon = icon.bytes().await.unwrap();
+    assert!(icon.starts_with(&[0, 0, 1, 0]), "not an ICO file");
+    assert!(u16::from_le_bytes([icon[4], icon[5]]) >= 2, "one size only");
+    for html in [&page, &view] {
+        assert!(html.contains(r#"rel="icon" href="/favicon.ico""#));
+    }
     let res = client
         .get_unauthenticated(&format!("/api/executions/{}", uuid::Uuid::new_v4()))
         .await;
