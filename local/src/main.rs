@@ -47,6 +47,9 @@ enum Command {
         /// Pause this long before each stage, to watch a job go through the stages.
         #[arg(long, default_value_t = 0, env = "PETAVATAR_STAGE_DELAY_MS")]
         stage_delay_ms: u64,
+        /// Jobs processed at once (default: one per core); more wait in the queue, `queued`.
+        #[arg(long, env = "PETAVATAR_MAX_RUNNING_JOBS", value_parser = clap::value_parser!(u16).range(1..))]
+        max_running_jobs: Option<u16>,
     },
     /// Inspect execution histories in a data folder.
     Executions {
@@ -76,6 +79,10 @@ enum Command {
         /// With --wait: also download the avatar into this folder.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// With --wait: give up waiting after this long (e.g. 90s, 10m, 1h; a bare number is
+        /// seconds). The job itself goes on.
+        #[arg(long, default_value = "10m", value_parser = submit::parse_timeout, requires = "wait")]
+        timeout: std::time::Duration,
     },
 }
 
@@ -158,6 +165,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
             port,
             data,
             stage_delay_ms,
+            max_running_jobs,
         } => {
             logging::init_json();
             let stage_delay = std::time::Duration::from_millis(stage_delay_ms);
@@ -165,6 +173,8 @@ async fn dispatch(command: Command) -> Result<(), String> {
                 port,
                 data,
                 stage_delay,
+                max_running_jobs: max_running_jobs
+                    .map_or_else(petavatar::worker::default_slot_count, usize::from),
             })
             .await
             .map_err(|e| e.to_string())
@@ -192,6 +202,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
             key,
             wait,
             out,
+            timeout,
         } => {
             logging::init_cli();
             submit::submit(submit::SubmitOptions {
@@ -200,6 +211,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
                 key,
                 wait,
                 out,
+                timeout,
             })
             .await
             .map_err(|e| e.to_string())

@@ -1,7 +1,8 @@
 //! A queue with SQS semantics in SQLite: a received message stays invisible for the
 //! visibility timeout and comes back if not deleted; each receive counts, and a message
 //! received `max_receives` times moves to the dead-letter queue on its next receive
-//! (SQS's redrive policy with `maxReceiveCount`).
+//! (SQS's redrive policy with `maxReceiveCount`). Messages come in the order they were sent
+//! (as on a FIFO queue), so jobs start in the order they were submitted.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,9 @@ const DEAD_LETTER: &str = "dlq";
 pub struct SqliteQueue {
     conn: Arc<Mutex<Connection>>,
     max_receives: u32,
+    /// Woken by each message sent through this handle (or its clones), so that a consumer
+    /// in the same process need not wait for its next poll.
+    sent: Arc<Notify>,
 }
 
 impl SqliteQueue {
@@ -80,6 +85,7 @@ impl SqliteQueue {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             max_receives,
+            sent: Arc::new(Notify::new()),
         })
     }
 
@@ -99,7 +105,15 @@ impl SqliteQueue {
              VALUES (?1, ?2, ?3, ?4, ?4)",
             params![id, MAIN, body, now_ms],
         )?;
+        self.sent.notify_one();
         Ok(id)
+    }
+
+    /// Returns when a message has been sent through this queue handle since the last call
+    /// returned (at once if one was). Messages from other processes, and messages that become
+    /// visible again, are not signalled: a consumer still polls for those.
+    pub async fn message_sent(&self) {
+        self.sent.notified().await;
     }
 
     /// SendMessage with a deduplication id, as on an SQS FIFO queue: a second message with
@@ -137,6 +151,7 @@ impl SqliteQueue {
             params![dedup_id, id, now_ms],
         )?;
         tx.commit()?;
+        self.sent.notify_one();
         Ok((id, true))
     }
 
@@ -155,7 +170,7 @@ impl SqliteQueue {
         let candidates: Vec<(String, String, u32)> = {
             let mut stmt = tx.prepare(
                 "SELECT message_id, body, receive_count FROM queue_messages
-                 WHERE queue = ?1 AND visible_at_ms <= ?2 ORDER BY sent_at_ms, message_id",
+                 WHERE queue = ?1 AND visible_at_ms <= ?2 ORDER BY sent_at_ms, rowid",
             )?;
             let rows = stmt.query_map(params![MAIN, now_ms], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -243,7 +258,7 @@ impl SqliteQueue {
     pub fn dead_letters(&self) -> Result<Vec<String>, QueueError> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
-            "SELECT body FROM queue_messages WHERE queue = ?1 ORDER BY sent_at_ms, message_id",
+            "SELECT body FROM queue_messages WHERE queue = ?1 ORDER BY sent_at_ms, rowid",
         )?;
         let rows = stmt.query_map(params![DEAD_LETTER], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -325,6 +340,22 @@ mod tests {
         let got = q.receive(2, VIS, t(1)).unwrap();
         let bodies: Vec<_> = got.iter().map(|m| m.body.as_str()).collect();
         assert_eq!(bodies, ["1", "2"]);
+    }
+
+    #[test]
+    fn messages_of_one_millisecond_come_in_send_order() {
+        let q = SqliteQueue::in_memory(3).unwrap();
+        let sent: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+        for body in &sent {
+            q.send(body, t(0)).unwrap();
+        }
+        let got: Vec<String> = q
+            .receive(20, VIS, t(0))
+            .unwrap()
+            .into_iter()
+            .map(|m| m.body)
+            .collect();
+        assert_eq!(got, sent);
     }
 
     #[test]

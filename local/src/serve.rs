@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::{ApiConfig, ApiError, ApiKeyAuthenticator, ApiState, Authenticator, Owner};
+use api::{ApiConfig, ApiError, ApiState, Authenticator, Owner};
 use async_trait::async_trait;
 use axum::http::request::Parts;
 use statemachine::{Engine, HistoryStore};
@@ -35,6 +35,8 @@ pub struct ServeOptions {
     pub data: PathBuf,
     /// Pause before each stage (`--stage-delay-ms`), to watch a job move through the stages.
     pub stage_delay: Duration,
+    /// Executions run at once (`--max-running-jobs`); more jobs wait, `queued`.
+    pub max_running_jobs: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,8 +100,9 @@ fn restrict_permissions(path: &Path) {
 #[cfg(not(unix))]
 fn restrict_permissions(_path: &Path) {}
 
-/// Checks `x-api-key` against the keys in the database, read at each request so that a
-/// key created with `petavatar keys create` works without a restart.
+/// Checks `x-api-key` against the keys in the database, current at each request (see
+/// [`ApiKeyStore::authenticator`]) so that a key created with `petavatar keys create` works
+/// without a restart.
 pub struct SqliteKeyAuthenticator {
     pub keys: ApiKeyStore,
 }
@@ -107,11 +110,11 @@ pub struct SqliteKeyAuthenticator {
 #[async_trait]
 impl Authenticator for SqliteKeyAuthenticator {
     async fn authenticate(&self, parts: &Parts) -> Result<Owner, ApiError> {
-        let keys = self
+        let authenticator = self
             .keys
-            .all()
+            .authenticator()
             .map_err(|e| ApiError::internal("read api keys", e))?;
-        ApiKeyAuthenticator::new(keys).authenticate(parts).await
+        authenticator.authenticate(parts).await
     }
 }
 
@@ -179,6 +182,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         jobs: jobs.clone(),
         visibility_timeout: worker::VISIBILITY_TIMEOUT,
         poll_interval: Duration::from_millis(200),
+        slots: worker::execution_slots(options.max_running_jobs),
     };
     tokio::spawn(worker.run());
 

@@ -2,6 +2,7 @@
 //! in SQLite. The job store applies `steps::job_rules` (the rules every job store shares)
 //! inside one SQLite transaction per read-check-write.
 
+use std::collections::{HashMap, VecDeque};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 use steps::job_rules::{JobUpdate, apply_update};
 use steps::ports::{JobStore, JobStoreError, ObjectMeta, ObjectStore, ObjectStoreError};
 use steps::{Job, JobError, JobResults, Stage};
@@ -22,8 +23,8 @@ pub(crate) fn open_db(path: &Path) -> Result<Connection, rusqlite::Error> {
     Ok(conn)
 }
 
-fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
-    match conn.lock() {
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    match mutex.lock() {
         Ok(guard) => guard,
         Err(poisoned) => poisoned.into_inner(),
     }
@@ -35,7 +36,56 @@ fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 /// The `jobs` table: the record as JSON, with the columns a listing needs beside it.
 #[derive(Clone)]
 pub struct SqliteJobStore {
-    conn: Arc<Mutex<Connection>>,
+    db: Arc<Mutex<JobsDb>>,
+}
+
+/// The connection and the jobs parsed from it, under one lock.
+struct JobsDb {
+    conn: Connection,
+    parsed: ParsedJobs,
+}
+
+/// How many parsed jobs [`ParsedJobs`] keeps: more than the jobs a busy server has in flight.
+const PARSED_JOBS: usize = 256;
+
+/// Jobs parsed from their record, each kept with the exact record text it came from. Every
+/// `/status` poll reads a job, and a finished job's record is ~3 KB of JSON (analysis, identity,
+/// career): parsing it was 40 % of the request. A poll still reads the record from SQLite, but
+/// parses it only when its text differs from the one parsed before, so a record written by
+/// another process (or any other way) is never answered from a stale parse.
+struct ParsedJobs {
+    jobs: HashMap<Uuid, (String, Job)>,
+    /// Insertion order, for evicting the oldest entry once `PARSED_JOBS` are kept.
+    order: VecDeque<Uuid>,
+}
+
+impl ParsedJobs {
+    fn new() -> Self {
+        Self {
+            jobs: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// The job parsed from `record`, if that is the record last parsed for `job_id`.
+    fn get(&self, job_id: Uuid, record: &str) -> Option<&Job> {
+        match self.jobs.get(&job_id) {
+            Some((text, job)) if text == record => Some(job),
+            _ => None,
+        }
+    }
+
+    fn insert(&mut self, job_id: Uuid, record: String, job: Job) {
+        if self.jobs.insert(job_id, (record, job)).is_some() {
+            return;
+        }
+        self.order.push_back(job_id);
+        while self.order.len() > PARSED_JOBS {
+            if let Some(oldest) = self.order.pop_front() {
+                self.jobs.remove(&oldest);
+            }
+        }
+    }
 }
 
 fn store_error(e: impl std::fmt::Display) -> JobStoreError {
@@ -55,50 +105,71 @@ impl SqliteJobStore {
              );",
         )?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            db: Arc::new(Mutex::new(JobsDb {
+                conn,
+                parsed: ParsedJobs::new(),
+            })),
         })
     }
 
-    fn read(conn: &Connection, job_id: Uuid) -> Result<Job, JobStoreError> {
-        let record: Option<String> = conn
-            .query_row(
-                "SELECT record FROM jobs WHERE job_id = ?1",
-                params![job_id.to_string()],
-                |r| r.get(0),
-            )
-            .optional()
+    fn read(
+        conn: &Connection,
+        parsed: &mut ParsedJobs,
+        job_id: Uuid,
+    ) -> Result<Job, JobStoreError> {
+        let mut stmt = conn
+            .prepare_cached("SELECT record FROM jobs WHERE job_id = ?1")
             .map_err(store_error)?;
-        let record = record.ok_or(JobStoreError::NotFound(job_id))?;
-        serde_json::from_str(&record).map_err(store_error)
+        let mut rows = stmt
+            .query(params![job_id.to_string()])
+            .map_err(store_error)?;
+        let row = rows
+            .next()
+            .map_err(store_error)?
+            .ok_or(JobStoreError::NotFound(job_id))?;
+        let record = row
+            .get_ref(0)
+            .and_then(|value| value.as_str().map_err(Into::into))
+            .map_err(store_error)?;
+        if let Some(job) = parsed.get(job_id, record) {
+            return Ok(job.clone());
+        }
+        let job: Job = serde_json::from_str(record).map_err(store_error)?;
+        parsed.insert(job_id, record.to_owned(), job.clone());
+        Ok(job)
     }
 
-    fn write(conn: &Connection, job: &Job) -> Result<(), JobStoreError> {
+    fn write(conn: &Connection, parsed: &mut ParsedJobs, job: &Job) -> Result<(), JobStoreError> {
         let record = serde_json::to_string(job).map_err(store_error)?;
-        conn.execute(
-            "UPDATE jobs SET status = ?2, record = ?3 WHERE job_id = ?1",
-            params![job.job_id.to_string(), job.status.as_str(), record],
-        )
-        .map_err(store_error)?;
+        conn.prepare_cached("UPDATE jobs SET status = ?2, record = ?3 WHERE job_id = ?1")
+            .and_then(|mut stmt| {
+                stmt.execute(params![job.job_id.to_string(), job.status.as_str(), record])
+            })
+            .map_err(store_error)?;
+        // The next poll finds what was just written already parsed.
+        parsed.insert(job.job_id, record, job.clone());
         Ok(())
     }
 
     /// Applies `update` under the rules of `steps::job_rules`, in one transaction.
     fn update(&self, job_id: Uuid, update: JobUpdate) -> Result<Job, JobStoreError> {
-        let mut conn = lock(&self.conn);
+        let mut db = lock(&self.db);
+        let JobsDb { conn, parsed } = &mut *db;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(store_error)?;
-        let job = apply_update(&Self::read(&tx, job_id)?, update, Utc::now())?;
-        Self::write(&tx, &job)?;
+        let job = apply_update(&Self::read(&tx, parsed, job_id)?, update, Utc::now())?;
+        Self::write(&tx, parsed, &job)?;
         tx.commit().map_err(store_error)?;
         Ok(job)
     }
 
     /// Every job, newest first.
     pub fn list(&self) -> Result<Vec<Job>, JobStoreError> {
-        let conn = lock(&self.conn);
-        let mut stmt = conn
-            .prepare("SELECT record FROM jobs ORDER BY created_at DESC")
+        let db = lock(&self.db);
+        let mut stmt = db
+            .conn
+            .prepare_cached("SELECT record FROM jobs ORDER BY created_at DESC")
             .map_err(store_error)?;
         let rows = stmt
             .query_map([], |r| r.get::<_, String>(0))
@@ -116,27 +187,34 @@ impl SqliteJobStore {
 impl JobStore for SqliteJobStore {
     async fn create(&self, job: Job) -> Result<(), JobStoreError> {
         let record = serde_json::to_string(&job).map_err(store_error)?;
-        let inserted = lock(&self.conn)
-            .execute(
+        let mut db = lock(&self.db);
+        let inserted = db
+            .conn
+            .prepare_cached(
                 "INSERT OR IGNORE INTO jobs (job_id, owner, status, created_at, record)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
                     job.job_id.to_string(),
                     job.owner,
                     job.status.as_str(),
                     job.created_at.to_rfc3339(),
                     record
-                ],
-            )
+                ])
+            })
             .map_err(store_error)?;
         if inserted == 0 {
             return Err(JobStoreError::AlreadyExists(job.job_id));
         }
+        db.parsed.insert(job.job_id, record, job);
         Ok(())
     }
 
     async fn get(&self, job_id: Uuid) -> Result<Job, JobStoreError> {
-        Self::read(&lock(&self.conn), job_id)
+        let mut db = lock(&self.db);
+        let JobsDb { conn, parsed } = &mut *db;
+        Self::read(conn, parsed, job_id)
     }
 
     async fn advance(
@@ -275,7 +353,13 @@ impl ObjectStore for FsObjectStore {
 /// The `api_keys` table: an id (the owner of the jobs a key creates) and the SHA-256 of the
 /// key. The key itself is shown once, when created, and never stored.
 pub struct ApiKeyStore {
-    conn: Mutex<Connection>,
+    db: Mutex<KeysDb>,
+}
+
+struct KeysDb {
+    conn: Connection,
+    /// The keys as last read, and SQLite's `data_version` when they were read.
+    loaded: Option<(i64, Arc<api::ApiKeyAuthenticator>)>,
 }
 
 impl ApiKeyStore {
@@ -289,13 +373,17 @@ impl ApiKeyStore {
              );",
         )?;
         Ok(Self {
-            conn: Mutex::new(conn),
+            db: Mutex::new(KeysDb { conn, loaded: None }),
         })
     }
 
     pub fn all(&self) -> Result<Vec<api::StoredApiKey>, rusqlite::Error> {
-        let conn = lock(&self.conn);
-        let mut stmt = conn.prepare("SELECT key_id, sha256 FROM api_keys ORDER BY created_at")?;
+        Self::read_all(&lock(&self.db).conn)
+    }
+
+    fn read_all(conn: &Connection) -> Result<Vec<api::StoredApiKey>, rusqlite::Error> {
+        let mut stmt =
+            conn.prepare_cached("SELECT key_id, sha256 FROM api_keys ORDER BY created_at")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         let mut keys = Vec::new();
         for row in rows {
@@ -311,12 +399,33 @@ impl ApiKeyStore {
         Ok(keys)
     }
 
+    /// A checker of the stored keys, current at the time of the call. The keys are read again
+    /// only when the database changed since they were last read (`PRAGMA data_version` moves
+    /// when another connection commits, e.g. `petavatar keys create` while the server runs),
+    /// instead of on every request.
+    pub fn authenticator(&self) -> Result<Arc<api::ApiKeyAuthenticator>, rusqlite::Error> {
+        let mut db = lock(&self.db);
+        let version: i64 = db
+            .conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        if let Some((loaded_at, authenticator)) = &db.loaded
+            && *loaded_at == version
+        {
+            return Ok(authenticator.clone());
+        }
+        let authenticator = Arc::new(api::ApiKeyAuthenticator::new(Self::read_all(&db.conn)?));
+        db.loaded = Some((version, authenticator.clone()));
+        Ok(authenticator)
+    }
+
     /// Creates a key; returns `(key_id, key)`. The key is 32 random bytes, hex, prefixed `pa_`.
     pub fn create(&self) -> Result<(String, String), rusqlite::Error> {
         let key_id = format!("key-{}", &Uuid::new_v4().simple().to_string()[..12]);
         let secret: [u8; 32] = rand::random();
         let key = format!("pa_{}", hex::encode(secret));
-        lock(&self.conn).execute(
+        let mut db = lock(&self.db);
+        db.conn.execute(
             "INSERT INTO api_keys (key_id, sha256, created_at) VALUES (?1, ?2, ?3)",
             params![
                 key_id,
@@ -324,6 +433,8 @@ impl ApiKeyStore {
                 Utc::now().to_rfc3339()
             ],
         )?;
+        // This connection's own commits do not move its data_version.
+        db.loaded = None;
         Ok((key_id, key))
     }
 }
@@ -401,6 +512,52 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_job_written_through_another_connection_is_read_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let server = SqliteJobStore::open(&path).unwrap();
+        let other_process = SqliteJobStore::open(&path).unwrap();
+        let j = job(Utc::now());
+        let id = j.job_id;
+        server.create(j).await.unwrap();
+        // Parsed and kept by `server`, then changed behind its back.
+        assert_eq!(server.get(id).await.unwrap().status, JobStatus::Queued);
+        other_process
+            .advance(id, Stage::GenerateAvatar, 60)
+            .await
+            .unwrap();
+        let seen = server.get(id).await.unwrap();
+        assert_eq!(
+            (seen.status, seen.stage, seen.progress),
+            (JobStatus::Processing, Stage::GenerateAvatar, 60)
+        );
+        // Its own writes are seen too, and a repeated read gives the same job.
+        server.advance(id, Stage::WriteIdentity, 80).await.unwrap();
+        let first = server.get(id).await.unwrap();
+        assert_eq!(first.progress, 80);
+        assert_eq!(
+            serde_json::to_value(&first).unwrap(),
+            serde_json::to_value(server.get(id).await.unwrap()).unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn parsed_jobs_beyond_the_limit_are_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteJobStore::open(&dir.path().join("db")).unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..PARSED_JOBS + 10 {
+            let j = job(Utc::now());
+            ids.push(j.job_id);
+            store.create(j).await.unwrap();
+        }
+        assert_eq!(lock(&store.db).parsed.jobs.len(), PARSED_JOBS);
+        for id in ids {
+            assert_eq!(store.get(id).await.unwrap().job_id, id);
+        }
+    }
+
+    #[tokio::test]
     async fn objects_round_trip_and_stay_in_their_folder() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsObjectStore::new(dir.path().join("bucket"));
@@ -428,6 +585,29 @@ mod tests {
         for bad in ["../x", "/etc/passwd", "a/../../x", "", "a/"] {
             assert!(store.put(bad, Bytes::new(), "x").await.is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_key_created_by_another_process_is_accepted_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let server = ApiKeyStore::open(&path).unwrap();
+        let (first_id, first) = server.create().unwrap();
+        let before = server.authenticator().unwrap();
+        assert_eq!(before.owner_of(&first), Some(api::Owner(first_id)));
+        // Unchanged database: the same checker, not a new read.
+        assert!(Arc::ptr_eq(&before, &server.authenticator().unwrap()));
+        let (second_id, second) = ApiKeyStore::open(&path).unwrap().create().unwrap();
+        assert_eq!(before.owner_of(&second), None);
+        assert_eq!(
+            server.authenticator().unwrap().owner_of(&second),
+            Some(api::Owner(second_id))
+        );
+        let (third_id, third) = server.create().unwrap();
+        assert_eq!(
+            server.authenticator().unwrap().owner_of(&third),
+            Some(api::Owner(third_id))
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! `petavatar submit PHOTO --api URL --key KEY [--wait]`: a client of the public API. It
-//! speaks only the documented routes, so it works against `petavatar serve` and a
-//! deployed API alike.
+//! `petavatar submit PHOTO --api URL --key KEY [--wait [--timeout 10m]]`: a client of the
+//! public API. It speaks only the documented routes, so it works against `petavatar serve`
+//! and a deployed API alike.
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
@@ -14,7 +16,12 @@ pub struct SubmitOptions {
     pub key: String,
     pub wait: bool,
     pub out: Option<PathBuf>,
+    /// How long `wait` waits for the job to end.
+    pub timeout: Duration,
 }
+
+/// How often `--wait` polls the status.
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
@@ -32,6 +39,16 @@ pub enum SubmitError {
     },
     #[error("the job failed: {0}")]
     JobFailed(String),
+    #[error(
+        "job {job_id} did not finish within {} (last seen: {last_seen}); it goes on: \
+         GET /status/{job_id} tells when it is done",
+        show_duration(*timeout)
+    )]
+    Timeout {
+        job_id: String,
+        timeout: Duration,
+        last_seen: String,
+    },
     #[error("unexpected answer from {0}")]
     Unexpected(&'static str),
 }
@@ -140,7 +157,7 @@ pub async fn submit(options: SubmitOptions) -> Result<(), SubmitError> {
     if !options.wait {
         return Ok(());
     }
-    wait_for(&client, &job_id).await?;
+    wait_for(&client, &job_id, options.timeout).await?;
     let results = client
         .call(
             "GET /results",
@@ -170,23 +187,31 @@ async fn download(http: &reqwest::Client, url: &str) -> Result<bytes::Bytes, req
         .await
 }
 
-/// Polls the status until the job completes (or fails), printing each new stage.
-async fn wait_for(client: &Client, job_id: &str) -> Result<(), SubmitError> {
+/// Polls the status until the job completes (or fails), printing each new stage; gives up
+/// after `timeout`, even in the middle of a request.
+async fn wait_for(client: &Client, job_id: &str, timeout: Duration) -> Result<(), SubmitError> {
+    let deadline = Instant::now() + timeout;
+    let mut last_seen = "no status yet".to_owned();
+    let timed_out = |last_seen: String| SubmitError::Timeout {
+        job_id: job_id.to_owned(),
+        timeout,
+        last_seen,
+    };
     let mut last_stage = String::new();
     loop {
-        let status = client
-            .call(
-                "GET /status",
-                client.http.get(client.url(&format!("/status/{job_id}"))),
-            )
-            .await?;
+        let request = client.call(
+            "GET /status",
+            client.http.get(client.url(&format!("/status/{job_id}"))),
+        );
+        let Ok(status) = tokio::time::timeout_at(deadline, request).await else {
+            return Err(timed_out(last_seen));
+        };
+        let status = status?;
         let stage = status["stage"].as_str().unwrap_or_default().to_owned();
+        let progress = status["progress"].as_u64().unwrap_or(0);
         if stage != last_stage {
-            eprintln!(
-                "  {:>3}%  {stage}",
-                status["progress"].as_u64().unwrap_or(0)
-            );
-            last_stage = stage;
+            eprintln!("  {progress:>3}%  {stage}");
+            last_stage = stage.clone();
         }
         match status["status"].as_str() {
             Some("completed") => return Ok(()),
@@ -198,8 +223,53 @@ async fn wait_for(client: &Client, job_id: &str) -> Result<(), SubmitError> {
                     error["code"].as_str().unwrap_or("unknown")
                 )));
             }
-            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+            other => {
+                last_seen = format!(
+                    "{}, stage {stage}, {progress}%",
+                    other.unwrap_or("no status")
+                );
+                if Instant::now() + POLL_INTERVAL >= deadline {
+                    tokio::time::sleep_until(deadline).await;
+                    return Err(timed_out(last_seen));
+                }
+                tokio::time::sleep(POLL_INTERVAL).await;
+            }
         }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not a duration: give a number with s, m or h (90s, 10m, 1h), or seconds")]
+pub struct BadTimeout(String);
+
+/// `--timeout`: `90s`, `10m`, `1h`, or a bare number of seconds; more than zero.
+pub fn parse_timeout(text: &str) -> Result<Duration, BadTimeout> {
+    let bad = || BadTimeout(text.to_owned());
+    let trimmed = text.trim();
+    let (number, unit) = match trimmed.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => trimmed.split_at(at),
+        None => (trimmed, "s"),
+    };
+    let count: u64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit.trim() {
+        "s" => count,
+        "m" => count.checked_mul(60).ok_or_else(bad)?,
+        "h" => count.checked_mul(3600).ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    if seconds == 0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+/// A timeout as it was most likely given: `90s`, `10m`, `1h`.
+fn show_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    match seconds {
+        s if s >= 3600 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }
 
@@ -224,4 +294,42 @@ fn print_results(results: &Value) {
         println!("\nSkills: {}", skills.join(", "));
     }
     println!("Avatar: {}", text(&results["avatar_url"]));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_read_as_written() {
+        for (text, seconds) in [
+            ("90s", 90),
+            ("10m", 600),
+            ("1h", 3600),
+            ("45", 45),
+            (" 2m ", 120),
+        ] {
+            assert_eq!(
+                parse_timeout(text).unwrap(),
+                Duration::from_secs(seconds),
+                "{text}"
+            );
+        }
+        for text in [
+            "",
+            "0",
+            "0s",
+            "10 minutes",
+            "-5s",
+            "1.5m",
+            "m",
+            "10d",
+            "99999999999999999999h",
+        ] {
+            assert!(parse_timeout(text).is_err(), "{text}");
+        }
+        for text in ["90s", "10m", "1h", "61s"] {
+            assert_eq!(show_duration(parse_timeout(text).unwrap()), text);
+        }
+    }
 }

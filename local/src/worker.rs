@@ -6,6 +6,11 @@
 //! failed (`PetAvatar.NotStarted`) so that it does not stay `queued` for ever, and the message
 //! goes to the dead-letter queue.
 //!
+//! The worker runs at most as many executions at once as it has slots (by default one per
+//! core): the stages are CPU-bound, so more at once would only share the cores and make every
+//! job finish late, all together. A job beyond the slots stays `queued`, its message on the
+//! queue, until an execution ends; jobs then complete one after another, in order.
+//!
 //! The reconciler plays the EventBridge rule on Step Functions status changes: a job whose
 //! execution timed out or was aborted (so `RecordFailure` never ran) is marked failed.
 
@@ -16,8 +21,8 @@ use chrono::Utc;
 use statemachine::{Engine, EngineError, ExecutionStatus, ExecutionStatusChange};
 use steps::ports::{JobMessage, JobStore, JobStoreError};
 use steps::{JobError, JobStatus};
-use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, broadcast};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -39,6 +44,26 @@ pub struct Worker {
     pub jobs: Arc<dyn JobStore>,
     pub visibility_timeout: Duration,
     pub poll_interval: Duration,
+    /// One permit per execution allowed to run at once; see [`execution_slots`].
+    pub slots: Arc<Semaphore>,
+}
+
+/// `n` execution slots (at least one).
+pub fn execution_slots(n: usize) -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(n.max(1)))
+}
+
+/// One slot per core: the stages are CPU-bound.
+pub fn default_slot_count() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("the worker's execution slots are closed")]
+    SlotsClosed,
 }
 
 /// The error code of a job whose execution could not be started, even after the retries.
@@ -62,9 +87,10 @@ pub enum Outcome {
 impl Worker {
     /// Receives and handles messages until the task is dropped.
     pub async fn run(self) {
+        self.hold_slots_of_running_executions().await;
         loop {
             match self.poll_once().await {
-                Ok(0) => tokio::time::sleep(self.poll_interval).await,
+                Ok(0) => self.idle().await,
                 Ok(_) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "cannot receive from the queue");
@@ -74,19 +100,98 @@ impl Worker {
         }
     }
 
-    /// One ReceiveMessage and its batch; returns how many messages were received.
-    pub async fn poll_once(&self) -> Result<usize, QueueError> {
+    /// Waits for the next poll: a message sent in this process ends the wait at once.
+    async fn idle(&self) {
+        tokio::select! {
+            () = tokio::time::sleep(self.poll_interval) => {}
+            () = self.queue.message_sent() => {}
+        }
+    }
+
+    /// Waits for a free slot, then one ReceiveMessage of at most as many messages as there are
+    /// free slots, and handles them; returns how many messages were received. Each execution
+    /// it starts keeps its slot until it ends.
+    pub async fn poll_once(&self) -> Result<usize, WorkerError> {
+        let mut free = self.free_slots().await?;
         let queue = self.queue.clone();
         let visibility = self.visibility_timeout;
+        let max = free.num_permits();
         let messages =
-            tokio::task::spawn_blocking(move || queue.receive(BATCH_SIZE, visibility, Utc::now()))
-                .await??;
+            tokio::task::spawn_blocking(move || queue.receive(max, visibility, Utc::now()))
+                .await
+                .map_err(QueueError::from)??;
         let received = messages.len();
         for message in messages {
+            let slot = free.split(1);
             let outcome = self.handle(&message).await;
             self.acknowledge(&message, &outcome);
+            if let (
+                Outcome::Started {
+                    job_id,
+                    already_existed: false,
+                },
+                Some(slot),
+            ) = (&outcome, slot)
+            {
+                self.hold_until_finished(
+                    runtime::execution_arn(&self.state_machine_arn, &job_id.to_string()),
+                    slot,
+                );
+            }
         }
         Ok(received)
+    }
+
+    /// Every free slot, up to a batch, once at least one is free.
+    async fn free_slots(&self) -> Result<OwnedSemaphorePermit, WorkerError> {
+        let mut free = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| WorkerError::SlotsClosed)?;
+        while free.num_permits() < BATCH_SIZE {
+            match self.slots.clone().try_acquire_owned() {
+                Ok(more) => free.merge(more),
+                Err(TryAcquireError::NoPermits) => break,
+                Err(TryAcquireError::Closed) => return Err(WorkerError::SlotsClosed),
+            }
+        }
+        Ok(free)
+    }
+
+    /// Gives the slot back when the execution ends (at once if it has ended, or if no one
+    /// runs it in this process).
+    fn hold_until_finished(&self, execution_arn: String, slot: OwnedSemaphorePermit) {
+        let engine = self.engine.clone();
+        tokio::spawn(async move {
+            if let Err(e) = engine.wait(&execution_arn).await {
+                tracing::warn!(execution_arn, error = %e, "cannot follow the execution; its slot is freed");
+            }
+            drop(slot);
+        });
+    }
+
+    /// Executions already running when the worker starts (resumed after a restart) count
+    /// against the slots: new jobs wait until fewer than the slots are left running. The
+    /// resumed ones themselves are not held back; they were started before.
+    async fn hold_slots_of_running_executions(&self) {
+        let running = match self.engine.list_executions(Some(&self.state_machine_arn)) {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list executions; resumed ones are not counted against the slots");
+                return;
+            }
+        };
+        for execution in running
+            .into_iter()
+            .filter(|e| e.status == ExecutionStatus::Running)
+        {
+            let Ok(slot) = self.slots.clone().acquire_owned().await else {
+                return;
+            };
+            self.hold_until_finished(execution.execution_arn, slot);
+        }
     }
 
     /// Deletes the message of a started or ended job; a retry leaves it for redelivery.
@@ -325,6 +430,10 @@ mod tests {
     }
 
     async fn fixture(stage_delay: Duration) -> Fixture {
+        fixture_with_slots(stage_delay, 4).await
+    }
+
+    async fn fixture_with_slots(stage_delay: Duration, slots: usize) -> Fixture {
         let uploads = Arc::new(InMemoryObjectStore::new());
         let jobs = Arc::new(InMemoryJobStore::new());
         let deps = Deps::offline(
@@ -344,6 +453,7 @@ mod tests {
             jobs: jobs.clone(),
             visibility_timeout: Duration::ZERO,
             poll_interval: Duration::from_millis(10),
+            slots: execution_slots(slots),
         };
         Fixture {
             worker,
@@ -563,5 +673,139 @@ mod tests {
         assert_eq!(f.worker.poll_once().await.unwrap(), 1);
         assert_eq!(f.worker.queue.depth().unwrap(), 0);
         assert!(f.worker.engine.list_executions(None).unwrap().is_empty());
+    }
+
+    /// Waits (a minute at most) until every job has ended; returns their executions in
+    /// the order they started.
+    async fn executions_when_all_ended(
+        f: &Fixture,
+        jobs: &[&Job],
+    ) -> Vec<statemachine::ExecutionDescription> {
+        for job in jobs {
+            for _ in 0..600 {
+                if f.jobs.get(job.job_id).await.unwrap().status.is_terminal() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        let mut executions = Vec::new();
+        for job in jobs {
+            let arn = runtime::execution_arn(&f.worker.state_machine_arn, &job.job_id.to_string());
+            let done = tokio::time::timeout(Duration::from_secs(60), f.worker.engine.wait(&arn))
+                .await
+                .expect("the execution ends")
+                .unwrap();
+            assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+            executions.push(done);
+        }
+        executions.sort_by_key(|e| e.start_date);
+        executions
+    }
+
+    /// Each execution started once the one before it had stopped.
+    fn assert_one_at_a_time(executions: &[statemachine::ExecutionDescription]) {
+        for pair in executions.windows(2) {
+            let stopped = pair[0].stop_date.expect("ended");
+            assert!(
+                pair[1].start_date >= stopped,
+                "{} started at {} before {} stopped at {stopped}",
+                pair[1].name,
+                pair[1].start_date,
+                pair[0].name
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn jobs_beyond_the_slots_stay_queued_and_end_in_order() {
+        let f = fixture_with_slots(Duration::from_millis(50), 1).await;
+        let mut jobs = Vec::new();
+        for _ in 0..3 {
+            let job = new_job(&f).await;
+            f.worker.queue.send(&message(&job), Utc::now()).unwrap();
+            jobs.push(job);
+        }
+        assert_eq!(
+            f.worker.poll_once().await.unwrap(),
+            1,
+            "one slot, one message"
+        );
+        for _ in 0..600 {
+            if f.jobs.get(jobs[0].job_id).await.unwrap().status != JobStatus::Queued {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            f.jobs.get(jobs[0].job_id).await.unwrap().status,
+            JobStatus::Processing
+        );
+        for waiting in &jobs[1..] {
+            assert_eq!(
+                f.jobs.get(waiting.job_id).await.unwrap().status,
+                JobStatus::Queued
+            );
+        }
+        assert_eq!(
+            f.worker.queue.depth().unwrap(),
+            2,
+            "their messages wait on the queue"
+        );
+        assert_eq!(f.worker.engine.list_executions(None).unwrap().len(), 1);
+
+        let worker = tokio::spawn(f.worker.clone().run());
+        let executions = executions_when_all_ended(&f, &jobs.iter().collect::<Vec<_>>()).await;
+        worker.abort();
+        let started: Vec<&str> = executions.iter().map(|e| e.name.as_str()).collect();
+        let sent: Vec<String> = jobs.iter().map(|j| j.job_id.to_string()).collect();
+        assert_eq!(started, sent, "in the order they were queued");
+        assert_one_at_a_time(&executions);
+    }
+
+    #[tokio::test]
+    async fn executions_running_when_the_worker_starts_take_slots() {
+        let f = fixture_with_slots(Duration::from_millis(50), 1).await;
+        // Started before the worker runs, as a resumed execution is at start-up.
+        let resumed = new_job(&f).await;
+        let input = runtime::execution_input(resumed.job_id, &resumed.upload_key, None);
+        f.worker
+            .engine
+            .start_execution(
+                &f.worker.state_machine_arn,
+                Some(&resumed.job_id.to_string()),
+                input,
+            )
+            .await
+            .unwrap();
+        let queued = new_job(&f).await;
+        f.worker.queue.send(&message(&queued), Utc::now()).unwrap();
+        let worker = tokio::spawn(f.worker.clone().run());
+        let executions = executions_when_all_ended(&f, &[&resumed, &queued]).await;
+        worker.abort();
+        assert_eq!(executions[0].name, resumed.job_id.to_string());
+        assert_one_at_a_time(&executions);
+    }
+
+    #[tokio::test]
+    async fn a_message_sent_while_the_worker_idles_starts_at_once() {
+        let mut f = fixture(Duration::ZERO).await;
+        f.worker.poll_interval = Duration::from_secs(600);
+        let worker = tokio::spawn(f.worker.clone().run());
+        // Let it find the queue empty and go idle.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let job = new_job(&f).await;
+        let sent = std::time::Instant::now();
+        f.worker.queue.send(&message(&job), Utc::now()).unwrap();
+        while f.worker.engine.list_executions(None).unwrap().is_empty() {
+            assert!(
+                sent.elapsed() < Duration::from_secs(10),
+                "the worker slept through the message"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let executions = executions_when_all_ended(&f, &[&job]).await;
+        worker.abort();
+        assert_eq!(executions[0].name, job.job_id.to_string());
     }
 }

@@ -141,3 +141,40 @@ async fn submit_and_executions_against_a_running_server() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("401"));
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_wait_gives_up_after_its_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    // Each stage waits 5 s: the job cannot end within the 2 s the client waits.
+    let server = Server::start(&dir.path().join("data"), 5000);
+    let started = std::time::Instant::now();
+    let output = tokio::process::Command::new(binary())
+        .args([
+            "submit",
+            CHELSEA,
+            "--wait",
+            "--timeout",
+            "2s",
+            "--api",
+            &server.base,
+            "--key",
+            &server.key(),
+        ])
+        .output()
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stdout}\n{stderr}");
+    let job_id = stdout.split_whitespace().nth(1).unwrap();
+    assert!(
+        stderr.contains(&format!("job {job_id} did not finish within 2s")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("last seen: "), "{stderr}");
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(20),
+        "{waited:?}"
+    );
+}
