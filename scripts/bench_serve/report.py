@@ -10,6 +10,14 @@ TARGET_P99_MS = 5.0
 TARGET_RUN_MS = 300.0
 
 
+def spread(ms):
+    """When the jobs of the concurrent run were seen completed, from the start of the run: all at
+    the end (unbounded work) or one after another (bounded)."""
+    if not ms:
+        return "-"
+    return f"first {ms['min'] / 1000:.1f} s, median {ms['median'] / 1000:.1f} s, p95 {ms['p95'] / 1000:.1f} s, last {ms['max'] / 1000:.1f} s"
+
+
 def main():
     p = argparse.ArgumentParser()
     for name in ("run", "sequential", "concurrent", "json", "wrk", "machine", "load", "busy-start", "busy-wrk"):
@@ -53,6 +61,12 @@ def main():
             all_done,
         ),
         ("  throughput", f"{conc['jobs_per_s']:.1f} jobs/s", "-", None),
+        (
+            "  each job's submit-start -> completed",
+            spread(conc["start_to_completed_ms"]),
+            "-",
+            None,
+        ),
     ]
     width = [max(len(r[i]) for r in rows) for i in range(3)]
     header = ("benchmark", "measured", "target")
