@@ -113,6 +113,15 @@ enum Step {
     End(Value),
 }
 
+/// When a live event must be on disk.
+#[derive(Clone, Copy)]
+enum Commit {
+    /// A pure transition: may wait for the next group commit.
+    Buffered,
+    /// Records an outside effect: written before the run goes on.
+    Now,
+}
+
 pub(crate) struct Run {
     engine: Arc<EngineInner>,
     arn: String,
@@ -397,7 +406,7 @@ impl Run {
         };
         self.engine
             .store
-            .append_event(&self.arn, &ev, Some(&update))?;
+            .append_event(&self.arn, ev, Some(&update))?;
         self.engine.publish(ExecutionStatusChange {
             execution_arn: self.arn.clone(),
             state_machine_arn: self.sm_arn.clone(),
@@ -523,6 +532,21 @@ impl Run {
         Ok(ev)
     }
 
+    /// Emits (or replays) an event that records an outside effect (a task outcome): written
+    /// at once, with every event buffered before it.
+    fn emit_durable(
+        &self,
+        th: &mut Thread,
+        ty: &str,
+        d: Option<Map<String, Value>>,
+    ) -> Result<HistoryEvent, Flow> {
+        let ev = self.record(th, th.prev, ty, d, Commit::Now)?;
+        if !th.silent {
+            th.prev = ev.id;
+        }
+        Ok(ev)
+    }
+
     /// Emits (or replays) an event with an explicit previous event, without advancing.
     fn emit_at(
         &self,
@@ -530,6 +554,17 @@ impl Run {
         prev: i64,
         ty: &str,
         d: Option<Map<String, Value>>,
+    ) -> Result<HistoryEvent, Flow> {
+        self.record(th, prev, ty, d, Commit::Buffered)
+    }
+
+    fn record(
+        &self,
+        th: &Thread,
+        prev: i64,
+        ty: &str,
+        d: Option<Map<String, Value>>,
+        commit: Commit,
     ) -> Result<HistoryEvent, Flow> {
         let now = self.engine.clock.now();
         if th.silent {
@@ -574,17 +609,33 @@ impl Run {
             details: d,
         };
         let stored = StoredEvent {
-            event: ev,
+            event: ev.clone(),
             scope: th.scope.clone(),
             replayable: true,
         };
-        // Written while holding the log so that ids reach the store in order.
-        if let Err(e) = self.engine.store.append_event(&self.arn, &stored, None) {
+        // Handed over while holding the log so that ids reach the store in order.
+        let written = match commit {
+            Commit::Buffered => self.engine.store.buffer_event(&self.arn, stored),
+            Commit::Now => self.engine.store.append_event(&self.arn, stored, None),
+        };
+        if let Err(e) = written {
             tracing::error!(execution = %self.arn, error = %e, "could not persist a history event");
             log.closed = true;
             return Err(Flow::Halt);
         }
-        Ok(stored.event)
+        Ok(ev)
+    }
+
+    /// Makes every buffered event durable: called before anything with an effect outside
+    /// the engine (a handler call) and before sleeping, so that a restart finds the run
+    /// where it was and never repeats an effect whose cause it forgot.
+    fn persist(&self) -> Result<(), Flow> {
+        if let Err(e) = self.engine.store.flush() {
+            tracing::error!(execution = %self.arn, error = %e, "could not persist history events");
+            lock(&self.log).closed = true;
+            return Err(Flow::Halt);
+        }
+        Ok(())
     }
 
     /// If the thread's next recorded event is one of `types`, takes it.
@@ -618,10 +669,13 @@ impl Run {
         lock(&self.log).next_id - 1
     }
 
-    async fn sleep_until(&self, th: &Thread, until: DateTime<Utc>) {
+    async fn sleep_until(&self, th: &Thread, until: DateTime<Utc>) -> Result<(), Flow> {
         if !self.replaying(th) {
+            // A restart during the sleep must find the event the sleep is measured from.
+            self.persist()?;
             self.engine.clock.sleep_until(until).await;
         }
+        Ok(())
     }
 
     // ---- context ------------------------------------------------------------------------
@@ -827,7 +881,7 @@ impl Run {
                     )));
                 }
                 if self.take_recorded_peek_exit(th, state).is_none() {
-                    self.sleep_until(th, until).await;
+                    self.sleep_until(th, until).await?;
                 }
                 self.assign(state, th, &effective, &scope)?;
                 let out = select_path(&c.output_path, &effective, &scope)?;
@@ -1005,7 +1059,7 @@ impl Run {
                     retry_count += 1;
                     let secs = delay_seconds(r, counters[i], rand::random::<f64>());
                     let last = self.last_event_time(th);
-                    self.sleep_until(th, last + to_duration(secs)).await;
+                    self.sleep_until(th, last + to_duration(secs)).await?;
                     continue;
                 }
             }
@@ -1192,6 +1246,7 @@ impl Run {
                 let deadline = timeout.map(|t| {
                     after_seconds(started_ev.timestamp, i64::try_from(t).unwrap_or(i64::MAX))
                 });
+                self.persist()?;
                 let live = self
                     .invoke(state, &kind, params, th, retry_count, deadline)
                     .await;
@@ -1273,7 +1328,7 @@ impl Run {
                     base,
                     &["output", "outputDetails", "resource", "resourceType"],
                 );
-                self.emit(th, succeeded, Some(d))?;
+                self.emit_durable(th, succeeded, Some(d))?;
                 Ok(Ok(v))
             }
             Outcome::Failed(e) => {
@@ -1282,13 +1337,13 @@ impl Run {
                 }
                 base.insert("error".into(), Value::String(e.error.clone()));
                 let d = reorder(base, &["cause", "error", "resource", "resourceType"]);
-                self.emit(th, failed, Some(d))?;
+                self.emit_durable(th, failed, Some(d))?;
                 Ok(Err(e))
             }
             Outcome::TimedOut => {
                 base.insert("error".into(), Value::String("States.Timeout".into()));
                 let d = reorder(base, &["error", "resource", "resourceType"]);
-                self.emit(th, timed_out, Some(d))?;
+                self.emit_durable(th, timed_out, Some(d))?;
                 Ok(Err(StateError {
                     error: "States.Timeout".into(),
                     cause: Some(String::new()),

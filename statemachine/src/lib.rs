@@ -43,5 +43,5 @@ pub use engine::{
 };
 pub use handler::{FnHandler, HandlerRegistry, InvocationContext, TaskFailure, TaskHandler};
 pub use history::{HistoryEvent, HistoryPage, HistoryQuery};
-pub use store::{HistoryStore, StoreError};
+pub use store::{GroupCommit, HistoryStore, StoreError};
 pub use validate::{Severity, ValidationDiagnostic, validate};

@@ -2,13 +2,24 @@
 //!
 //! SQLite (WAL) on disk, or a plain in-memory map. Every event is written here before the
 //! engine acts on it, so a restarted engine can replay each history and resume.
+//!
+//! Group commit: events of pure in-engine transitions (Pass, Choice, Map/Parallel
+//! bookkeeping) change nothing outside the engine, so the interpreter hands them to
+//! [`HistoryStore::buffer_event`], which keeps them in memory; they are written, in one
+//! transaction with everything else buffered, by the next write that must be durable (an
+//! event before a Task handler runs, a task outcome, an event before a sleep, the terminal
+//! event), by [`HistoryStore::flush`], by any read of a history, or when the buffer reaches the
+//! bounds of its [`GroupCommit`] policy. Losing the buffer in a crash loses only transitions
+//! that replay recomputes: the durable events of each execution are always a gap-free prefix
+//! of its history, because the buffer is written in emission order.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::{Map, Value};
 
 use crate::history::HistoryEvent;
@@ -28,8 +39,91 @@ pub struct HistoryStore {
 }
 
 enum Backend {
-    Sqlite(Mutex<Connection>),
+    Sqlite(Mutex<SqliteStore>),
     Memory(Mutex<MemStore>),
+}
+
+/// How long the SQLite store may keep events of pure transitions in memory before writing
+/// them. `max_events: 1` writes every event in its own transaction (no group commit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupCommit {
+    /// Buffered events that trigger a write.
+    pub max_events: usize,
+    /// Age of the oldest buffered event that triggers a write (checked when an event is
+    /// buffered; reads of a history always see every event).
+    pub max_delay: Duration,
+}
+
+impl Default for GroupCommit {
+    /// 512 events or 50 ms: at most that much pure work re-runs after a crash, while a
+    /// 1,000-state Pass chain needs only a few transactions.
+    fn default() -> Self {
+        GroupCommit {
+            max_events: 512,
+            max_delay: Duration::from_millis(50),
+        }
+    }
+}
+
+struct SqliteStore {
+    conn: Connection,
+    pending: Pending,
+    policy: GroupCommit,
+}
+
+/// Events buffered for the next transaction, in emission order.
+#[derive(Default)]
+struct Pending {
+    events: Vec<(String, StoredEvent)>,
+    oldest: Option<Instant>,
+}
+
+impl Pending {
+    fn push(&mut self, arn: &str, ev: StoredEvent) {
+        if self.events.is_empty() {
+            self.oldest = Some(Instant::now());
+        }
+        self.events.push((arn.to_string(), ev));
+    }
+
+    fn due(&self, policy: &GroupCommit) -> bool {
+        self.events.len() >= policy.max_events
+            || self.oldest.is_some_and(|t| t.elapsed() >= policy.max_delay)
+    }
+
+    fn clear(&mut self) {
+        self.events.clear();
+        self.oldest = None;
+    }
+}
+
+impl SqliteStore {
+    /// Runs `work` in one transaction that first writes every buffered event, so ids reach
+    /// the table in emission order. On failure the buffer is kept (the transaction rolled
+    /// back): dropping it would leave a gap in some history if a later write succeeded.
+    fn write<R>(
+        &mut self,
+        work: impl FnOnce(&Transaction<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let tx = self.conn.transaction()?;
+        if !self.pending.events.is_empty() {
+            let mut insert = tx.prepare_cached(INSERT_EVENT)?;
+            for (arn, ev) in &self.pending.events {
+                insert_event(&mut insert, arn, ev)?;
+            }
+        }
+        let out = work(&tx)?;
+        tx.commit()?;
+        self.pending.clear();
+        Ok(out)
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if self.pending.events.is_empty() {
+            return Ok(());
+        }
+        self.write(|_| Ok(()))
+    }
 }
 
 #[derive(Default)]
@@ -96,11 +190,16 @@ CREATE TABLE IF NOT EXISTS executions (
     redrive_count INTEGER NOT NULL DEFAULT 0, redrive_ms INTEGER, seq INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS executions_by_machine ON executions(state_machine_arn, seq);
 CREATE INDEX IF NOT EXISTS executions_by_status ON executions(status);
+CREATE INDEX IF NOT EXISTS executions_by_seq ON executions(seq);
 CREATE TABLE IF NOT EXISTS events (
     execution_arn TEXT NOT NULL, id INTEGER NOT NULL, previous_id INTEGER NOT NULL,
     ts_ms INTEGER NOT NULL, type TEXT NOT NULL, details TEXT, scope TEXT NOT NULL,
-    replayable INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (execution_arn, id));
+    replayable INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (execution_arn, id)) WITHOUT ROWID;
 ";
+// `executions_by_seq` lets `MAX(seq)` (each start) read one index entry instead of every
+// execution row, definitions included. `events` is WITHOUT ROWID so an insert updates one
+// B-tree, not a table and its primary-key index. A store created before either keeps its
+// table (same columns) and works unchanged.
 
 fn ms(t: &DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -111,15 +210,31 @@ fn from_ms(v: i64) -> DateTime<Utc> {
 }
 
 impl HistoryStore {
-    /// Opens (or creates) a SQLite store at `path`, in WAL mode.
+    /// Opens (or creates) a SQLite store at `path`, in WAL mode, with the default
+    /// [`GroupCommit`] policy.
     pub fn open(path: impl AsRef<Path>) -> Result<HistoryStore, StoreError> {
+        Self::open_with(path, GroupCommit::default())
+    }
+
+    /// Opens (or creates) a SQLite store at `path` with a group-commit policy.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        policy: GroupCommit,
+    ) -> Result<HistoryStore, StoreError> {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         Ok(HistoryStore {
-            backend: Backend::Sqlite(Mutex::new(conn)),
+            backend: Backend::Sqlite(Mutex::new(SqliteStore {
+                conn,
+                pending: Pending::default(),
+                policy: GroupCommit {
+                    max_events: policy.max_events.max(1),
+                    ..policy
+                },
+            })),
         })
     }
 
@@ -138,11 +253,14 @@ impl HistoryStore {
     pub(crate) fn put_state_machine(&self, rec: &StateMachineRecord) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(c) => {
-                lock(c).execute(
-                    "INSERT INTO state_machines (arn, name, definition, created_ms) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT(arn) DO UPDATE SET definition = excluded.definition",
-                    params![rec.arn, rec.name, rec.definition, ms(&rec.created)],
-                )?;
+                lock(c).write(|tx| {
+                    tx.prepare_cached(
+                        "INSERT INTO state_machines (arn, name, definition, created_ms) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT(arn) DO UPDATE SET definition = excluded.definition",
+                    )?
+                    .execute(params![rec.arn, rec.name, rec.definition, ms(&rec.created)])?;
+                    Ok(())
+                })?;
             }
             Backend::Memory(m) => {
                 let mut m = lock(m);
@@ -169,18 +287,18 @@ impl HistoryStore {
     ) -> Result<Option<StateMachineRecord>, StoreError> {
         match &self.backend {
             Backend::Sqlite(c) => Ok(lock(c)
-                .query_row(
+                .conn
+                .prepare_cached(
                     "SELECT arn, name, definition, created_ms FROM state_machines WHERE arn = ?1",
-                    params![arn],
-                    |r| {
-                        Ok(StateMachineRecord {
-                            arn: r.get(0)?,
-                            name: r.get(1)?,
-                            definition: r.get(2)?,
-                            created: from_ms(r.get(3)?),
-                        })
-                    },
-                )
+                )?
+                .query_row(params![arn], |r| {
+                    Ok(StateMachineRecord {
+                        arn: r.get(0)?,
+                        name: r.get(1)?,
+                        definition: r.get(2)?,
+                        created: from_ms(r.get(3)?),
+                    })
+                })
                 .optional()?),
             Backend::Memory(m) => Ok(lock(m).machines.get(arn).cloned()),
         }
@@ -193,19 +311,16 @@ impl HistoryStore {
         first: &StoredEvent,
     ) -> Result<(), StoreError> {
         match &self.backend {
-            Backend::Sqlite(c) => {
-                let mut conn = lock(c);
-                let tx = conn.transaction()?;
-                let seq: i64 = tx.query_row(
-                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM executions",
-                    [],
-                    |r| r.get(0),
-                )?;
-                tx.execute(
+            Backend::Sqlite(c) => lock(c).write(|tx| {
+                let seq: i64 = tx
+                    .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM executions")?
+                    .query_row([], |r| r.get(0))?;
+                tx.prepare_cached(
                     "INSERT INTO executions (arn, state_machine_arn, name, definition, input, status, start_ms,
                        stop_ms, output, error, cause, redrive_count, redrive_ms, seq)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-                    params![
+                )?
+                .execute(params![
                         rec.arn,
                         rec.state_machine_arn,
                         rec.name,
@@ -219,12 +334,10 @@ impl HistoryStore {
                         rec.cause,
                         rec.redrive_count,
                         rec.redrive_date.as_ref().map(ms),
-                        seq
-                    ],
-                )?;
-                insert_event_sql(&tx, &rec.arn, first)?;
-                tx.commit()?;
-            }
+                    seq
+                ])?;
+                insert_event_sql(tx, &rec.arn, first)
+            })?,
             Backend::Memory(m) => {
                 let mut m = lock(m);
                 m.executions.insert(rec.arn.clone(), rec.clone());
@@ -238,11 +351,9 @@ impl HistoryStore {
     pub(crate) fn get_execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
         match &self.backend {
             Backend::Sqlite(c) => Ok(lock(c)
-                .query_row(
-                    &format!("{EXEC_SELECT} WHERE arn = ?1"),
-                    params![arn],
-                    exec_from_row,
-                )
+                .conn
+                .prepare_cached(EXEC_BY_ARN)?
+                .query_row(params![arn], exec_from_row)
                 .optional()?),
             Backend::Memory(m) => Ok(lock(m).executions.get(arn).cloned()),
         }
@@ -255,19 +366,17 @@ impl HistoryStore {
     ) -> Result<Vec<ExecutionRecord>, StoreError> {
         match &self.backend {
             Backend::Sqlite(c) => {
-                let conn = lock(c);
+                let store = lock(c);
                 let mut out = Vec::new();
                 match sm_arn {
                     Some(sm) => {
-                        let mut st = conn.prepare(&format!(
-                            "{EXEC_SELECT} WHERE state_machine_arn = ?1 ORDER BY seq DESC"
-                        ))?;
+                        let mut st = store.conn.prepare_cached(EXEC_BY_MACHINE)?;
                         for r in st.query_map(params![sm], exec_from_row)? {
                             out.push(r?);
                         }
                     }
                     None => {
-                        let mut st = conn.prepare(&format!("{EXEC_SELECT} ORDER BY seq DESC"))?;
+                        let mut st = store.conn.prepare_cached(EXEC_ALL)?;
                         for r in st.query_map([], exec_from_row)? {
                             out.push(r?);
                         }
@@ -298,29 +407,25 @@ impl HistoryStore {
             .collect())
     }
 
-    /// Appends one event, and updates the execution's status in the same transaction.
+    /// Appends one event durably (with everything buffered before it), and updates the
+    /// execution's status in the same transaction.
     pub(crate) fn append_event(
         &self,
         arn: &str,
-        ev: &StoredEvent,
+        ev: StoredEvent,
         status: Option<&StatusUpdate>,
     ) -> Result<(), StoreError> {
         match &self.backend {
-            Backend::Sqlite(c) => {
-                let mut conn = lock(c);
-                let tx = conn.transaction()?;
-                insert_event_sql(&tx, arn, ev)?;
+            Backend::Sqlite(c) => lock(c).write(|tx| {
+                insert_event_sql(tx, arn, &ev)?;
                 if let Some(s) = status {
-                    update_status_sql(&tx, arn, s)?;
+                    update_status_sql(tx, arn, s)?;
                 }
-                tx.commit()?;
-            }
+                Ok(())
+            })?,
             Backend::Memory(m) => {
                 let mut m = lock(m);
-                m.events
-                    .entry(arn.to_string())
-                    .or_default()
-                    .push(ev.clone());
+                push_event(&mut m, arn, ev);
                 if let Some(s) = status
                     && let Some(rec) = m.executions.get_mut(arn)
                 {
@@ -329,6 +434,30 @@ impl HistoryStore {
             }
         }
         Ok(())
+    }
+
+    /// Appends the event of a pure transition: buffered, written with the next durable write
+    /// (see the module documentation) or when the group-commit bound is reached.
+    pub(crate) fn buffer_event(&self, arn: &str, ev: StoredEvent) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(c) => {
+                let mut store = lock(c);
+                store.pending.push(arn, ev);
+                if store.pending.due(&store.policy) {
+                    store.flush()?;
+                }
+            }
+            Backend::Memory(m) => push_event(&mut lock(m), arn, ev),
+        }
+        Ok(())
+    }
+
+    /// Writes every buffered event now.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(c) => lock(c).flush(),
+            Backend::Memory(_) => Ok(()),
+        }
     }
 
     /// Retires events from replay and re-opens the execution (redrive).
@@ -340,23 +469,21 @@ impl HistoryStore {
         ev: &StoredEvent,
     ) -> Result<(), StoreError> {
         match &self.backend {
-            Backend::Sqlite(c) => {
-                let mut conn = lock(c);
-                let tx = conn.transaction()?;
+            Backend::Sqlite(c) => lock(c).write(|tx| {
+                let mut retire = tx.prepare_cached(
+                    "UPDATE events SET replayable = 0 WHERE execution_arn = ?1 AND id = ?2",
+                )?;
                 for id in retired_ids {
-                    tx.execute(
-                        "UPDATE events SET replayable = 0 WHERE execution_arn = ?1 AND id = ?2",
-                        params![arn, id],
-                    )?;
+                    retire.execute(params![arn, id])?;
                 }
-                insert_event_sql(&tx, arn, ev)?;
-                tx.execute(
+                insert_event_sql(tx, arn, ev)?;
+                tx.prepare_cached(
                     "UPDATE executions SET status = 'RUNNING', stop_ms = NULL, output = NULL, error = NULL,
                        cause = NULL, redrive_count = redrive_count + 1, redrive_ms = ?2 WHERE arn = ?1",
-                    params![arn, ms(&redrive_date)],
-                )?;
-                tx.commit()?;
-            }
+                )?
+                .execute(params![arn, ms(&redrive_date)])?;
+                Ok(())
+            })?,
             Backend::Memory(m) => {
                 let mut m = lock(m);
                 if let Some(events) = m.events.get_mut(arn) {
@@ -381,12 +508,14 @@ impl HistoryStore {
         Ok(())
     }
 
-    /// All events of an execution in id order.
+    /// All events of an execution in id order (buffered ones are written first, so what a
+    /// reader saw survives a crash).
     pub(crate) fn events(&self, arn: &str) -> Result<Vec<StoredEvent>, StoreError> {
         match &self.backend {
             Backend::Sqlite(c) => {
-                let conn = lock(c);
-                let mut st = conn.prepare(
+                let mut store = lock(c);
+                store.flush()?;
+                let mut st = store.conn.prepare_cached(
                     "SELECT id, previous_id, ts_ms, type, details, scope, replayable FROM events
                      WHERE execution_arn = ?1 ORDER BY id",
                 )?;
@@ -431,9 +560,27 @@ impl HistoryStore {
     }
 }
 
-const EXEC_SELECT: &str =
-    "SELECT arn, state_machine_arn, name, definition, input, status, start_ms, stop_ms,
-    output, error, cause, redrive_count, redrive_ms FROM executions";
+macro_rules! exec_select {
+    ($rest:literal) => {
+        concat!(
+            "SELECT arn, state_machine_arn, name, definition, input, status, start_ms, stop_ms,
+             output, error, cause, redrive_count, redrive_ms FROM executions ",
+            $rest
+        )
+    };
+}
+const EXEC_BY_ARN: &str = exec_select!("WHERE arn = ?1");
+const EXEC_BY_MACHINE: &str = exec_select!("WHERE state_machine_arn = ?1 ORDER BY seq DESC");
+const EXEC_ALL: &str = exec_select!("ORDER BY seq DESC");
+
+fn push_event(m: &mut MemStore, arn: &str, ev: StoredEvent) {
+    match m.events.get_mut(arn) {
+        Some(list) => list.push(ev),
+        None => {
+            m.events.insert(arn.to_string(), vec![ev]);
+        }
+    }
+}
 
 fn exec_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRecord> {
     Ok(ExecutionRecord {
@@ -453,8 +600,16 @@ fn exec_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRecord> {
     })
 }
 
-fn insert_event_sql(
-    tx: &rusqlite::Transaction<'_>,
+const INSERT_EVENT: &str =
+    "INSERT INTO events (execution_arn, id, previous_id, ts_ms, type, details, scope, replayable)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+fn insert_event_sql(tx: &Transaction<'_>, arn: &str, ev: &StoredEvent) -> Result<(), StoreError> {
+    insert_event(&mut tx.prepare_cached(INSERT_EVENT)?, arn, ev)
+}
+
+fn insert_event(
+    insert: &mut rusqlite::CachedStatement<'_>,
     arn: &str,
     ev: &StoredEvent,
 ) -> Result<(), StoreError> {
@@ -462,32 +617,24 @@ fn insert_event_sql(
         Some(d) => Some(serde_json::to_string(d).map_err(|e| StoreError::Corrupt(e.to_string()))?),
         None => None,
     };
-    tx.execute(
-        "INSERT INTO events (execution_arn, id, previous_id, ts_ms, type, details, scope, replayable)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            arn,
-            ev.event.id,
-            ev.event.previous_event_id,
-            ms(&ev.event.timestamp),
-            ev.event.event_type,
-            details,
-            ev.scope,
-            i64::from(ev.replayable)
-        ],
-    )?;
+    insert.execute(params![
+        arn,
+        ev.event.id,
+        ev.event.previous_event_id,
+        ms(&ev.event.timestamp),
+        ev.event.event_type,
+        details,
+        ev.scope,
+        i64::from(ev.replayable)
+    ])?;
     Ok(())
 }
 
-fn update_status_sql(
-    tx: &rusqlite::Transaction<'_>,
-    arn: &str,
-    s: &StatusUpdate,
-) -> Result<(), StoreError> {
-    tx.execute(
+fn update_status_sql(tx: &Transaction<'_>, arn: &str, s: &StatusUpdate) -> Result<(), StoreError> {
+    tx.prepare_cached(
         "UPDATE executions SET status = ?2, stop_ms = ?3, output = ?4, error = ?5, cause = ?6 WHERE arn = ?1",
-        params![arn, s.status, s.stop_date.as_ref().map(ms), s.output, s.error, s.cause],
-    )?;
+    )?
+    .execute(params![arn, s.status, s.stop_date.as_ref().map(ms), s.output, s.error, s.cause])?;
     Ok(())
 }
 

@@ -146,7 +146,7 @@ impl Run {
                     )));
                 }
                 if self.take_recorded_peek_exit(th, state).is_none() {
-                    self.sleep_until(th, until).await;
+                    self.sleep_until(th, until).await?;
                 }
                 let out = self.finish_jsonata(
                     th,
