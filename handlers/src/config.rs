@@ -7,6 +7,9 @@
 pub const DEFAULT_TEXT_MODEL_ID: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
 /// Default InvokeModel image model.
 pub const DEFAULT_IMAGE_MODEL_ID: &str = "stability.stable-image-core-v1:1";
+/// The job queue's `maxReceiveCount` (infra's `MAX_RECEIVE_COUNT`): after this many receives a
+/// message goes to the dead-letter queue.
+pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingsError {
@@ -49,6 +52,9 @@ pub struct Settings {
     pub s3_endpoint_url: Option<String>,
     /// The name this function reports in logs and metrics.
     pub function_name: String,
+    /// The job queue's `maxReceiveCount` (`JOBS_MAX_RECEIVE_COUNT`): the worker fails a job
+    /// whose message fails on this receive, the last before the dead-letter queue.
+    pub jobs_max_receive_count: u32,
 }
 
 impl Settings {
@@ -90,6 +96,19 @@ impl Settings {
                 });
             }
         };
+        let jobs_max_receive_count = match get("JOBS_MAX_RECEIVE_COUNT") {
+            None => DEFAULT_MAX_RECEIVE_COUNT,
+            Some(text) => match text.parse::<u32>() {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    return Err(SettingsError::Invalid {
+                        name: "JOBS_MAX_RECEIVE_COUNT",
+                        value: text,
+                        why: "expected a whole number from 1",
+                    });
+                }
+            },
+        };
         Ok(Settings {
             jobs_table: get("JOBS_TABLE"),
             uploads_bucket: get("UPLOADS_BUCKET"),
@@ -106,6 +125,7 @@ impl Settings {
             function_name: get("PETAVATAR_FUNCTION")
                 .or_else(|| get("AWS_LAMBDA_FUNCTION_NAME"))
                 .unwrap_or_else(|| "petavatar".into()),
+            jobs_max_receive_count,
         })
     }
 
@@ -181,6 +201,22 @@ mod tests {
         ])
         .unwrap();
         assert!(!s.s3_force_path_style);
+    }
+
+    #[test]
+    fn the_max_receive_count_defaults_to_the_queues() {
+        assert_eq!(settings(&[]).unwrap().jobs_max_receive_count, 3);
+        let s = settings(&[("JOBS_MAX_RECEIVE_COUNT", "5")]).unwrap();
+        assert_eq!(s.jobs_max_receive_count, 5);
+        for bad in ["0", "-1", "three"] {
+            assert!(
+                matches!(
+                    settings(&[("JOBS_MAX_RECEIVE_COUNT", bad)]),
+                    Err(SettingsError::Invalid { .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

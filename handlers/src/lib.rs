@@ -5,7 +5,7 @@
 //! workspace.
 //!
 //! Configuration comes from the environment ([`config`]); clients are built once per cold start
-//! ([`wiring`]); logs are JSON and metrics are CloudWatch EMF lines ([`telemetry`]).
+//! ([`wiring`]); logs are JSON and metrics are CloudWatch EMF lines (the `telemetry` crate).
 
 pub mod aws_error;
 pub mod bedrock;
@@ -17,5 +17,4 @@ pub mod runtime_api;
 pub mod s3;
 pub mod sfn;
 pub mod sqs;
-pub mod telemetry;
 pub mod wiring;

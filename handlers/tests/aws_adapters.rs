@@ -4,16 +4,14 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::s3::S3Event;
-use aws_lambda_events::event::sqs::SqsEvent;
 use bytes::Bytes;
 use chrono::Utc;
-use common::{Moto, create_bucket, create_jobs_table, create_queue, create_state_machine};
-use handlers::dynamodb::DynamoJobStore;
-use handlers::lambda::reconciler::{self, ExecutionStatusChange};
+use common::events::{job_message_body, s3_event, sqs_event, status_change};
+use common::queue_depth;
+use common::stack::{MAX_RECEIVE_COUNT, Stack, new_job};
+use handlers::lambda::reconciler;
 use handlers::lambda::s3_event::{self, S3EventHandler};
 use handlers::lambda::worker::Worker;
 use handlers::post_policy::verify;
@@ -25,21 +23,13 @@ use steps::ports::{
     JobMessage, JobQueue, JobStore, JobStoreError, ObjectStore, ObjectStoreError, PostPolicy,
     Presigner,
 };
-use steps::{Job, JobError, JobStatus, Stage};
+use steps::{JobError, JobStatus, Stage};
 use uuid::Uuid;
-
-fn new_job(upload_key: Option<&str>) -> Job {
-    let id = Uuid::new_v4();
-    let key = upload_key.map_or_else(|| format!("uploads/{id}/original.png"), str::to_owned);
-    Job::new(id, "key-owner", key, Utc::now())
-}
 
 #[tokio::test]
 async fn s3_objects_round_trip() {
-    let moto = Moto::start();
-    let clients = moto.clients(&moto.settings(&[])).await;
-    create_bucket(&clients.s3, "uploads").await;
-    let store = S3ObjectStore::new(clients.s3.clone(), "uploads");
+    let stack = Stack::new().await;
+    let (clients, store) = (&stack.clients, &stack.uploads);
 
     let body = Bytes::from_static(b"\x89PNG\r\n\x1a\nnot really");
     store
@@ -67,7 +57,11 @@ async fn s3_objects_round_trip() {
     ));
 }
 
-fn presigner(moto: &Moto, clients: &handlers::wiring::Clients, bucket: &str) -> S3Presigner {
+fn presigner(
+    moto: &common::Moto,
+    clients: &handlers::wiring::Clients,
+    bucket: &str,
+) -> S3Presigner {
     S3Presigner::new(
         clients.s3.clone(),
         clients.sdk.credentials_provider().unwrap(),
@@ -134,10 +128,9 @@ print(hmac.new(key, policy.encode(), hashlib.sha256).hexdigest())
 
 #[tokio::test]
 async fn presigned_post_uploads_what_the_policy_allows() {
-    let moto = Moto::start();
-    let clients = moto.clients(&moto.settings(&[])).await;
-    create_bucket(&clients.s3, "uploads").await;
-    let presigner = presigner(&moto, &clients, "uploads");
+    let stack = Stack::new().await;
+    let (moto, clients) = (&stack.moto, &stack.clients);
+    let presigner = presigner(moto, clients, "uploads");
     let key = format!("uploads/{}/original.png", Uuid::new_v4());
     let post = presigner
         .presign_post(PostPolicy {
@@ -226,9 +219,8 @@ async fn presigned_post_uploads_what_the_policy_allows() {
 
 #[tokio::test]
 async fn presigned_get_downloads_for_an_hour() {
-    let moto = Moto::start();
-    let clients = moto.clients(&moto.settings(&[])).await;
-    create_bucket(&clients.s3, "generated").await;
+    let stack = Stack::new().await;
+    let (moto, clients) = (&stack.moto, &stack.clients);
     let store = S3ObjectStore::new(clients.s3.clone(), "generated");
     store
         .put(
@@ -238,7 +230,7 @@ async fn presigned_get_downloads_for_an_hour() {
         )
         .await
         .unwrap();
-    let url = presigner(&moto, &clients, "generated")
+    let url = presigner(moto, clients, "generated")
         .presign_get("generated/j/avatar.png", Duration::from_secs(3600))
         .await
         .unwrap();
@@ -251,15 +243,6 @@ async fn presigned_get_downloads_for_an_hour() {
     let body = reqwest::get(&url).await.unwrap();
     assert!(body.status().is_success());
     assert_eq!(body.bytes().await.unwrap().as_ref(), b"avatar bytes");
-}
-
-async fn job_store(moto: &Moto) -> (DynamoJobStore, aws_sdk_dynamodb::Client) {
-    let clients = moto.clients(&moto.settings(&[])).await;
-    create_jobs_table(&clients.dynamodb, "jobs").await;
-    (
-        DynamoJobStore::new(clients.dynamodb.clone(), "jobs"),
-        clients.dynamodb,
-    )
 }
 
 fn results_for(job_id: Uuid) -> steps::JobResults {
@@ -292,9 +275,9 @@ fn results_for(job_id: Uuid) -> steps::JobResults {
 
 #[tokio::test]
 async fn job_store_enforces_the_lifecycle_with_conditional_writes() {
-    let moto = Moto::start();
-    let (jobs, dynamodb) = job_store(&moto).await;
-    let job = new_job(None);
+    let stack = Stack::new().await;
+    let (jobs, dynamodb) = (&stack.jobs, &stack.clients.dynamodb);
+    let job = new_job();
     let id = job.job_id;
     jobs.create(job.clone()).await.unwrap();
     assert_eq!(jobs.get(id).await.unwrap(), job);
@@ -389,57 +372,61 @@ async fn job_store_enforces_the_lifecycle_with_conditional_writes() {
     );
 }
 
+/// Whichever terminal write comes first wins; the other is refused by its condition. (Sent at
+/// the same instant they would test moto rather than us: moto's DynamoDB checks a condition and
+/// writes without a lock, so two racing writes can both pass on it; DynamoDB serialises them.)
 #[tokio::test]
-async fn racing_terminal_writes_let_exactly_one_win() {
-    let moto = Moto::start();
-    let (jobs, _) = job_store(&moto).await;
-    let jobs = Arc::new(jobs);
-    for _ in 0..5 {
-        let job = new_job(None);
+async fn the_first_terminal_write_wins_in_either_order() {
+    let stack = Stack::new().await;
+    let jobs = &stack.jobs;
+    let error = JobError {
+        code: "States.Timeout".into(),
+        message: "timed out".into(),
+    };
+    for complete_first in [true, false] {
+        let job = stack.create_job().await;
         let id = job.job_id;
-        jobs.create(job).await.unwrap();
         jobs.advance(id, Stage::RecordResult, 90).await.unwrap();
-        let error = JobError {
-            code: "States.Timeout".into(),
-            message: "timed out".into(),
+        let (first, second) = if complete_first {
+            let first = jobs.complete(id, results_for(id)).await;
+            (first, jobs.fail(id, error.clone()).await)
+        } else {
+            let first = jobs.fail(id, error.clone()).await;
+            (first, jobs.complete(id, results_for(id)).await)
         };
-        let (completed, failed) =
-            tokio::join!(jobs.complete(id, results_for(id)), jobs.fail(id, error));
-        assert_eq!(
-            completed.is_ok() as u8 + failed.is_ok() as u8,
-            1,
-            "{completed:?} / {failed:?}"
-        );
-        let winner = jobs.get(id).await.unwrap().status;
+        let winner = first.expect("the first terminal write wins").status;
         assert_eq!(
             winner,
-            if completed.is_ok() {
+            if complete_first {
                 JobStatus::Completed
             } else {
                 JobStatus::Failed
             }
         );
+        assert!(
+            matches!(second, Err(JobStoreError::Conflict { current, .. }) if current == winner),
+            "{second:?}"
+        );
+        assert_eq!(jobs.get(id).await.unwrap().status, winner);
     }
 }
 
 #[tokio::test]
 async fn the_queue_carries_job_messages() {
-    let moto = Moto::start();
-    let clients = moto.clients(&moto.settings(&[])).await;
-    let sqs = clients.sqs();
-    let url = create_queue(&sqs, "jobs").await;
+    let stack = Stack::new().await;
+    let (sqs, url) = (&stack.sqs, &stack.queue_url);
     let message = JobMessage {
         job_id: Uuid::new_v4(),
         s3_upload_key: "uploads/x/original.png".into(),
         timestamp: Utc::now(),
     };
-    SqsJobQueue::new(sqs.clone(), &url)
+    SqsJobQueue::new(sqs.clone(), url)
         .send(message.clone())
         .await
         .unwrap();
     let received = sqs
         .receive_message()
-        .queue_url(&url)
+        .queue_url(url)
         .wait_time_seconds(1)
         .send()
         .await
@@ -451,19 +438,17 @@ async fn the_queue_carries_job_messages() {
         .collect();
     assert_eq!(bodies, vec![message.clone()]);
 
-    let nowhere = SqsJobQueue::new(sqs, format!("{}/123456789012/no-such-queue", moto.url));
+    let nowhere = SqsJobQueue::new(
+        sqs.clone(),
+        format!("{}/123456789012/no-such-queue", stack.moto.url),
+    );
     assert!(nowhere.send(message).await.is_err());
 }
 
 #[tokio::test]
 async fn starting_the_pipeline_twice_yields_one_execution() {
-    let moto = Moto::start();
-    moto.configure(json!({"stepfunctions": {"execute_state_machine": false}}))
-        .await;
-    let clients = moto.clients(&moto.settings(&[])).await;
-    let sfn = clients.sfn();
-    let machine = create_state_machine(&sfn, "Pipeline").await;
-    let starter = PipelineStarter::new(sfn.clone(), &machine);
+    let stack = Stack::new().await;
+    let (sfn, machine, starter) = (&stack.sfn, &stack.state_machine_arn, &stack.starter);
     let input = ExecutionInput {
         job_id: Uuid::new_v4(),
         bucket: "uploads".into(),
@@ -476,7 +461,7 @@ async fn starting_the_pipeline_twice_yields_one_execution() {
     assert_eq!(second.execution_arn(), first.execution_arn());
     assert_eq!(
         first.execution_arn(),
-        handlers::sfn::execution_arn(&machine, &input.job_id.to_string())
+        handlers::sfn::execution_arn(machine, &input.job_id.to_string())
     );
 
     // Another input under the same name is ExecutionAlreadyExists: still the job's execution.
@@ -487,13 +472,7 @@ async fn starting_the_pipeline_twice_yields_one_execution() {
     let third = starter.start(&other).await.unwrap();
     assert_eq!(third.execution_arn(), first.execution_arn());
 
-    let executions = sfn
-        .list_executions()
-        .state_machine_arn(&machine)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(executions.executions().len(), 1);
+    assert_eq!(stack.execution_count().await, 1);
     let described = sfn
         .describe_execution()
         .execution_arn(first.execution_arn())
@@ -507,37 +486,13 @@ async fn starting_the_pipeline_twice_yields_one_execution() {
     );
 }
 
-fn sqs_event(bodies: &[(&str, String)]) -> SqsEvent {
-    serde_json::from_value(json!({
-        "Records": bodies.iter().map(|(id, body)| json!({
-            "messageId": id, "receiptHandle": "r", "body": body, "attributes": {},
-            "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:jobs", "awsRegion": "us-east-1"
-        })).collect::<Vec<_>>()
-    }))
-    .unwrap()
-}
-
 #[tokio::test]
 async fn the_worker_starts_each_job_once_and_reports_failures_per_message() {
-    let moto = Moto::start();
-    moto.configure(json!({"stepfunctions": {"execute_state_machine": false}}))
-        .await;
-    let (jobs, _) = job_store(&moto).await;
-    let clients = moto.clients(&moto.settings(&[])).await;
-    let sfn = clients.sfn();
-    let machine = create_state_machine(&sfn, "Pipeline").await;
-    let starter = PipelineStarter::new(sfn.clone(), &machine);
-    let worker = Worker {
-        jobs: &jobs,
-        starter: &starter,
-        uploads_bucket: "uploads",
-    };
+    let stack = Stack::new().await;
+    let (jobs, worker) = (&stack.jobs, stack.worker());
 
-    let job = new_job(None);
-    jobs.create(job.clone()).await.unwrap();
-    let done = new_job(None);
-    jobs.create(done.clone()).await.unwrap();
+    let job = stack.create_job().await;
+    let done = stack.create_job().await;
     jobs.fail(
         done.job_id,
         JobError {
@@ -547,23 +502,15 @@ async fn the_worker_starts_each_job_once_and_reports_failures_per_message() {
     )
     .await
     .unwrap();
-    let message = |job: &Job| {
-        serde_json::to_string(&JobMessage {
-            job_id: job.job_id,
-            s3_upload_key: job.upload_key.clone(),
-            timestamp: Utc::now(),
-        })
-        .unwrap()
-    };
-    let ghost = new_job(None);
+    let ghost = new_job();
 
     let response = worker
         .handle(sqs_event(&[
-            ("m1", message(&job)),
-            ("m2", message(&job)), // the S3 event and POST /process both queued it
-            ("m3", "not json".into()),
-            ("m4", message(&ghost)),
-            ("m5", message(&done)),
+            ("m1", &job_message_body(&job)),
+            ("m2", &job_message_body(&job)), // the S3 event and POST /process both queued it
+            ("m3", "not json"),
+            ("m4", &job_message_body(&ghost)),
+            ("m5", &job_message_body(&done)),
         ]))
         .await;
     let failed: Vec<&str> = response
@@ -572,70 +519,123 @@ async fn the_worker_starts_each_job_once_and_reports_failures_per_message() {
         .map(|f| f.item_identifier.as_str())
         .collect();
     assert_eq!(failed, ["m3", "m4"]);
-
-    let executions = sfn
-        .list_executions()
-        .state_machine_arn(&machine)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        executions.executions().len(),
+        jobs.get(job.job_id).await.unwrap().status,
+        JobStatus::Queued,
+        "a first receive that fails gives nothing up"
+    );
+
+    assert_eq!(
+        stack.execution_count().await,
         1,
         "one execution for the job, none for the failed one"
     );
-    let expected_arn = handlers::sfn::execution_arn(&machine, &job.job_id.to_string());
+    let expected_arn =
+        handlers::sfn::execution_arn(&stack.state_machine_arn, &job.job_id.to_string());
     assert_eq!(
         jobs.get(job.job_id).await.unwrap().execution_arn.as_deref(),
         Some(expected_arn.as_str())
     );
 
     // Redelivery: still one execution, and no failure.
-    let again = worker.handle(sqs_event(&[("m6", message(&job))])).await;
+    let again = worker
+        .handle(sqs_event(&[("m6", &job_message_body(&job))]))
+        .await;
     assert!(again.batch_item_failures.is_empty());
-    let executions = sfn
-        .list_executions()
-        .state_machine_arn(&machine)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(executions.executions().len(), 1);
+    assert_eq!(stack.execution_count().await, 1);
 }
 
-fn s3_event(bucket: &str, key: &str) -> S3Event {
-    serde_json::from_value(json!({"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": "2026-11-28T10:00:00.000Z", "eventName": "ObjectCreated:Post",
-        "userIdentity": {"principalId": "AWS:X"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {}, "s3": {"s3SchemaVersion": "1.0", "configurationId": "uploads",
-            "bucket": {"name": bucket, "ownerIdentity": {"principalId": "X"}, "arn": format!("arn:aws:s3:::{bucket}")},
-            "object": {"key": key, "size": 1024, "eTag": "e", "sequencer": "1"}}
-    }]}))
-    .unwrap()
+#[tokio::test]
+async fn a_job_whose_execution_never_starts_fails_with_its_last_receive() {
+    let stack = Stack::new().await;
+    let gone = PipelineStarter::new(
+        stack.sfn.clone(),
+        "arn:aws:states:us-east-1:123456789012:stateMachine:Gone",
+    );
+    let worker = Worker {
+        starter: &gone,
+        ..stack.worker()
+    };
+    let job = stack.create_job().await;
+    let ended = stack.create_job().await;
+    let queue = SqsJobQueue::new(stack.sqs.clone(), &stack.queue_url);
+    for queued in [&job, &ended] {
+        queue
+            .send(JobMessage {
+                job_id: queued.job_id,
+                s3_upload_key: queued.upload_key.clone(),
+                timestamp: Utc::now(),
+            })
+            .await
+            .unwrap();
+    }
+
+    for receive in 1..MAX_RECEIVE_COUNT {
+        let response = stack.deliver(&worker).await.expect("the messages");
+        assert_eq!(response.batch_item_failures.len(), 2, "receive {receive}");
+        assert_eq!(
+            stack.jobs.get(job.job_id).await.unwrap().status,
+            JobStatus::Queued,
+            "receive {receive}: retried, not yet given up"
+        );
+    }
+    // Meanwhile an operator ended the other job: giving up must not overwrite its end.
+    let aborted = JobError {
+        code: "PetAvatar.Aborted".into(),
+        message: "stopped by an operator".into(),
+    };
+    stack
+        .jobs
+        .fail(ended.job_id, aborted.clone())
+        .await
+        .unwrap();
+    let last = stack.deliver(&worker).await.expect("the messages");
+    assert_eq!(
+        last.batch_item_failures.len(),
+        1,
+        "the unstarted job's message still fails, for the dead-letter queue"
+    );
+
+    let failed = stack.jobs.get(job.job_id).await.unwrap();
+    assert_eq!(failed.status, JobStatus::Failed);
+    let error = failed.error.unwrap();
+    assert_eq!(error.code, api::NOT_STARTED);
+    assert!(
+        error.message.contains("after 3 attempts") && error.message.contains("Gone"),
+        "{}",
+        error.message
+    );
+    assert_eq!(
+        stack.jobs.get(ended.job_id).await.unwrap().error,
+        Some(aborted),
+        "an ended job keeps its end"
+    );
+
+    // SQS itself moves the message on: the next receive finds nothing, the DLQ holds it.
+    assert!(stack.deliver(&worker).await.is_none());
+    assert_eq!(queue_depth(&stack.sqs, &stack.queue_url).await, 0);
+    assert_eq!(queue_depth(&stack.sqs, &stack.dlq_url).await, 1);
+    assert_eq!(stack.execution_count().await, 0);
 }
 
 #[tokio::test]
 async fn an_upload_event_queues_its_job_once() {
-    let moto = Moto::start();
-    let (jobs, _) = job_store(&moto).await;
-    let clients = moto.clients(&moto.settings(&[])).await;
-    let sqs = clients.sqs();
-    let url = create_queue(&sqs, "jobs").await;
-    let queue = SqsJobQueue::new(sqs.clone(), &url);
+    let stack = Stack::new().await;
+    let (jobs, sqs, url) = (&stack.jobs, &stack.sqs, &stack.queue_url);
+    let queue = SqsJobQueue::new(sqs.clone(), url);
     let handler = S3EventHandler {
-        jobs: &jobs,
+        jobs,
         queue: &queue,
         uploads_bucket: "uploads",
     };
 
-    let job = new_job(None);
-    jobs.create(job.clone()).await.unwrap();
+    let job = stack.create_job().await;
     let outcomes = handler
         .handle(s3_event("uploads", &job.upload_key))
         .await
         .unwrap();
     assert_eq!(outcomes, [s3_event::Outcome::Queued]);
-    let received = sqs.receive_message().queue_url(&url).send().await.unwrap();
+    let received = sqs.receive_message().queue_url(url).send().await.unwrap();
     let message: JobMessage = serde_json::from_str(received.messages()[0].body().unwrap()).unwrap();
     assert_eq!(
         (message.job_id, message.s3_upload_key),
@@ -653,7 +653,7 @@ async fn an_upload_event_queues_its_job_once() {
             .unwrap(),
         [s3_event::Outcome::AlreadyUnderway]
     );
-    let ghost = new_job(None);
+    let ghost = new_job();
     assert!(matches!(
         handler
             .handle(s3_event("uploads", &ghost.upload_key))
@@ -679,26 +679,15 @@ async fn an_upload_event_queues_its_job_once() {
 
 #[tokio::test]
 async fn the_reconciler_fails_unfinished_jobs_only() {
-    let moto = Moto::start();
-    let (jobs, _) = job_store(&moto).await;
-    let change = |job: &Job, status: &str| {
-        ExecutionStatusChange {
-        execution_arn: format!("arn:aws:states:us-east-1:123456789012:execution:P:{}", job.job_id),
-        state_machine_arn: None,
-        name: job.job_id.to_string(),
-        status: status.into(),
-        input: Some(json!({"job_id": job.job_id, "bucket": "uploads", "key": job.upload_key, "species_hint": null}).to_string()),
-        error: None,
-        cause: None,
-    }
-    };
+    let stack = Stack::new().await;
+    let jobs = &stack.jobs;
+    let change = |job, status| status_change(&stack.state_machine_arn, job, status);
 
-    let stuck = new_job(None);
-    jobs.create(stuck.clone()).await.unwrap();
+    let stuck = stack.create_job().await;
     jobs.advance(stuck.job_id, Stage::AnalyzePet, 25)
         .await
         .unwrap();
-    let outcome = reconciler::reconcile(&jobs, &change(&stuck, "TIMED_OUT"))
+    let outcome = reconciler::reconcile(jobs, &change(&stuck, "TIMED_OUT"))
         .await
         .unwrap();
     assert!(matches!(outcome, reconciler::Outcome::MarkedFailed(_)));
@@ -711,12 +700,11 @@ async fn the_reconciler_fails_unfinished_jobs_only() {
     );
     assert_eq!(failed.error.unwrap().code, "States.Timeout");
 
-    let finished = new_job(None);
-    jobs.create(finished.clone()).await.unwrap();
+    let finished = stack.create_job().await;
     jobs.complete(finished.job_id, results_for(finished.job_id))
         .await
         .unwrap();
-    let outcome = reconciler::reconcile(&jobs, &change(&finished, "ABORTED"))
+    let outcome = reconciler::reconcile(jobs, &change(&finished, "ABORTED"))
         .await
         .unwrap();
     assert_eq!(outcome, reconciler::Outcome::AlreadyTerminal);
@@ -725,9 +713,8 @@ async fn the_reconciler_fails_unfinished_jobs_only() {
         JobStatus::Completed
     );
 
-    let running = new_job(None);
-    jobs.create(running.clone()).await.unwrap();
-    let outcome = reconciler::reconcile(&jobs, &change(&running, "SUCCEEDED"))
+    let running = stack.create_job().await;
+    let outcome = reconciler::reconcile(jobs, &change(&running, "SUCCEEDED"))
         .await
         .unwrap();
     assert!(matches!(outcome, reconciler::Outcome::Ignored(_)));

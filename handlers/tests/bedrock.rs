@@ -2,6 +2,8 @@
 //! that speaks the Converse and InvokeModel wire formats, and with aws-smithy-mocks for the
 //! error paths.
 
+mod common;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
@@ -28,6 +30,7 @@ use axum::routing::post;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
+use common::serve_on_loopback;
 use handlers::bedrock::document::to_document;
 use handlers::bedrock::{ConverseModels, StabilityImages};
 use serde_json::{Value, json};
@@ -105,23 +108,27 @@ async fn start_fake() -> (Fake, String) {
     let app = Router::new()
         .route("/model/{model}/{operation}", post(model_call))
         .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (fake, url)
+    (fake, serve_on_loopback(app).await)
+}
+
+/// A client with test credentials and no retries: the state machine retries transient errors
+/// (1 s / 2 s / 4 s); tests look at one call.
+fn test_config() -> aws_sdk_bedrockruntime::config::Builder {
+    Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(common::REGION))
+        .credentials_provider(Credentials::new(
+            common::ACCESS_KEY,
+            common::SECRET_KEY,
+            None,
+            None,
+            "tests",
+        ))
+        .retry_config(RetryConfig::disabled())
 }
 
 fn client_for(url: &str) -> Client {
-    Client::from_conf(
-        Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "tests"))
-            .endpoint_url(url)
-            // The state machine retries transient errors (1 s / 2 s / 4 s); tests look at one call.
-            .retry_config(RetryConfig::disabled())
-            .build(),
-    )
+    Client::from_conf(test_config().endpoint_url(url).build())
 }
 
 fn tool_answer(tool: &str, input: Value) -> Value {
@@ -492,13 +499,9 @@ fn mocked(rules: &[&Rule]) -> Client {
         interceptor = interceptor.with_rule(rule);
     }
     Client::from_conf(
-        Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "tests"))
+        test_config()
             .http_client(create_mock_http_client())
             .interceptor(interceptor)
-            .retry_config(RetryConfig::disabled())
             .build(),
     )
 }

@@ -11,14 +11,13 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::post;
 use bytes::Bytes;
-use chrono::Utc;
-use common::{Moto, create_bucket, create_jobs_table, create_queue, create_state_machine};
-use handlers::dynamodb::DynamoJobStore;
+use common::events::{s3_event_json, sqs_record, status_change_event_json};
+use common::serve_on_loopback;
+use common::stack::Stack;
 use handlers::runtime_api::{Outcome, RuntimeApiEmulator};
-use handlers::s3::S3ObjectStore;
 use serde_json::{Value, json};
+use steps::JobStatus;
 use steps::ports::{JobMessage, JobStore, ObjectStore};
-use steps::{Job, JobStatus};
 use uuid::Uuid;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -84,77 +83,9 @@ impl Drop for Function {
     }
 }
 
-/// A deployment on moto: buckets, table, queue, state machine, and the environment infra gives
-/// every function.
-struct Stack {
-    moto: Moto,
-    jobs: DynamoJobStore,
-    uploads: S3ObjectStore,
-    sqs: aws_sdk_sqs::Client,
-    sfn: aws_sdk_sfn::Client,
-    queue_url: String,
-    state_machine_arn: String,
-}
-
-impl Stack {
-    async fn new() -> Stack {
-        let moto = Moto::start();
-        moto.configure(json!({"stepfunctions": {"execute_state_machine": false}}))
-            .await;
-        let clients = moto.clients(&moto.settings(&[])).await;
-        create_bucket(&clients.s3, "uploads").await;
-        create_bucket(&clients.s3, "generated").await;
-        create_jobs_table(&clients.dynamodb, "jobs").await;
-        let sqs = clients.sqs();
-        let queue_url = create_queue(&sqs, "jobs").await;
-        let sfn = clients.sfn();
-        let state_machine_arn = create_state_machine(&sfn, "Pipeline").await;
-        Stack {
-            jobs: DynamoJobStore::new(clients.dynamodb.clone(), "jobs"),
-            uploads: S3ObjectStore::new(clients.s3.clone(), "uploads"),
-            moto,
-            sqs,
-            sfn,
-            queue_url,
-            state_machine_arn,
-        }
-    }
-
-    fn env(&self, backend: &str) -> Vec<(String, String)> {
-        let mut env = self.moto.lambda_env();
-        env.extend(
-            [
-                ("JOBS_TABLE", "jobs"),
-                ("UPLOADS_BUCKET", "uploads"),
-                ("GENERATED_BUCKET", "generated"),
-                ("JOBS_QUEUE_URL", self.queue_url.as_str()),
-                ("STATE_MACHINE_ARN", self.state_machine_arn.as_str()),
-                ("PETAVATAR_MODEL_BACKEND", backend),
-            ]
-            .map(|(k, v)| (k.to_owned(), v.to_owned())),
-        );
-        env
-    }
-
-    async fn function(&self, bin: &str, path: &str) -> Function {
-        Function::start(bin, path, &self.env("offline")).await
-    }
-
-    async fn job_with_upload(&self, photo: &[u8]) -> Job {
-        let id = Uuid::new_v4();
-        let job = Job::new(
-            id,
-            "key-1",
-            format!("uploads/{id}/original.png"),
-            Utc::now(),
-        );
-        self.jobs.create(job.clone()).await.unwrap();
-        self.uploads
-            .put(&job.upload_key, Bytes::copy_from_slice(photo), "image/png")
-            .await
-            .unwrap();
-        job
-    }
+/// A Lambda binary of the stack, with the environment infra gives it (offline models).
+async fn function(stack: &Stack, bin: &str, path: &str) -> Function {
+    Function::start(bin, path, &stack.env("offline")).await
 }
 
 fn cat_photo() -> Vec<u8> {
@@ -171,9 +102,12 @@ async fn the_stage_binaries_run_a_job_through_the_pipeline() {
     let job = stack.job_with_upload(&cat_photo()).await;
     let mut state = json!({"job_id": job.job_id, "bucket": "uploads", "key": job.upload_key, "species_hint": null});
 
-    let mut validate = stack
-        .function("validate-image", env!("CARGO_BIN_EXE_validate-image"))
-        .await;
+    let mut validate = function(
+        &stack,
+        "validate-image",
+        env!("CARGO_BIN_EXE_validate-image"),
+    )
+    .await;
     state["image"] = validate.respond(state.clone()).await;
     assert_eq!(
         state["image"]["normalized_key"],
@@ -198,26 +132,28 @@ async fn the_stage_binaries_run_a_job_through_the_pipeline() {
         "PetAvatar.InvalidInput"
     );
 
-    let mut analyze = stack
-        .function("analyze-pet", env!("CARGO_BIN_EXE_analyze-pet"))
-        .await;
+    let mut analyze = function(&stack, "analyze-pet", env!("CARGO_BIN_EXE_analyze-pet")).await;
     state["analysis"] = analyze.respond(state.clone()).await;
     assert_eq!(
         state["analysis"]["personality"].as_object().unwrap().len(),
         47
     );
 
-    let mut career = stack
-        .function("map-career", env!("CARGO_BIN_EXE_map-career"))
-        .await;
+    let mut career = function(&stack, "map-career", env!("CARGO_BIN_EXE_map-career")).await;
     state["career"] = career.respond(state.clone()).await;
 
-    let mut avatar = stack
-        .function("generate-avatar", env!("CARGO_BIN_EXE_generate-avatar"))
-        .await;
-    let mut identity = stack
-        .function("write-identity", env!("CARGO_BIN_EXE_write-identity"))
-        .await;
+    let mut avatar = function(
+        &stack,
+        "generate-avatar",
+        env!("CARGO_BIN_EXE_generate-avatar"),
+    )
+    .await;
+    let mut identity = function(
+        &stack,
+        "write-identity",
+        env!("CARGO_BIN_EXE_write-identity"),
+    )
+    .await;
     let (a, i) = tokio::join!(
         avatar.respond(state.clone()),
         identity.respond(state.clone())
@@ -228,9 +164,7 @@ async fn the_stage_binaries_run_a_job_through_the_pipeline() {
         format!("generated/{}/avatar.png", job.job_id)
     );
 
-    let mut record = stack
-        .function("record-result", env!("CARGO_BIN_EXE_record-result"))
-        .await;
+    let mut record = function(&stack, "record-result", env!("CARGO_BIN_EXE_record-result")).await;
     record.respond(state.clone()).await;
     let done = stack.jobs.get(job.job_id).await.unwrap();
     assert_eq!((done.status, done.progress), (JobStatus::Completed, 100));
@@ -251,9 +185,12 @@ async fn the_stage_binaries_run_a_job_through_the_pipeline() {
         JobStatus::Completed
     );
 
-    let mut failure = stack
-        .function("record-failure", env!("CARGO_BIN_EXE_record-failure"))
-        .await;
+    let mut failure = function(
+        &stack,
+        "record-failure",
+        env!("CARGO_BIN_EXE_record-failure"),
+    )
+    .await;
     let caught = json!({
         "job_id": not_an_image.job_id,
         "error": {"Error": "PetAvatar.InvalidImage", "Cause": "{\"errorType\":\"PetAvatar.InvalidImage\",\"errorMessage\":\"invalid image: not an image\"}"}
@@ -267,7 +204,7 @@ async fn the_stage_binaries_run_a_job_through_the_pipeline() {
 
 /// The smallest Bedrock: every Converse call answers "this photo shows a person".
 async fn bedrock_that_sees_a_person() -> String {
-    let app = Router::new().route(
+    serve_on_loopback(Router::new().route(
         "/model/{model}/converse",
         post(|| async {
             axum::Json(json!({
@@ -279,11 +216,8 @@ async fn bedrock_that_sees_a_person() -> String {
                 "metrics": {"latencyMs": 1}
             }))
         }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
+    ))
+    .await
 }
 
 #[tokio::test]
@@ -295,9 +229,12 @@ async fn analyze_pet_on_bedrock_reports_not_a_pet() {
         "AWS_ENDPOINT_URL_BEDROCK_RUNTIME".into(),
         bedrock_that_sees_a_person().await,
     ));
-    let mut validate = stack
-        .function("validate-image", env!("CARGO_BIN_EXE_validate-image"))
-        .await;
+    let mut validate = function(
+        &stack,
+        "validate-image",
+        env!("CARGO_BIN_EXE_validate-image"),
+    )
+    .await;
     let mut state = json!({"job_id": job.job_id, "bucket": "uploads", "key": job.upload_key, "species_hint": "cat"});
     state["image"] = validate.respond(state.clone()).await;
 
@@ -320,17 +257,8 @@ async fn the_event_handlers_run_as_binaries() {
     let job = stack.job_with_upload(&cat_photo()).await;
 
     // S3 event → the job queue.
-    let mut s3_event = stack
-        .function("s3-event", env!("CARGO_BIN_EXE_s3-event"))
-        .await;
-    let event = json!({"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": "2026-11-28T10:00:00.000Z", "eventName": "ObjectCreated:Post",
-        "userIdentity": {"principalId": "AWS:X"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {}, "s3": {"s3SchemaVersion": "1.0", "configurationId": "uploads",
-            "bucket": {"name": "uploads", "ownerIdentity": {"principalId": "X"}, "arn": "arn:aws:s3:::uploads"},
-            "object": {"key": job.upload_key, "size": 1024, "eTag": "e", "sequencer": "1"}}
-    }]});
+    let mut s3_event = function(&stack, "s3-event", env!("CARGO_BIN_EXE_s3-event")).await;
+    let event = s3_event_json("uploads", &job.upload_key);
     assert_eq!(s3_event.respond(event).await["queued"], 1);
     let received = stack
         .sqs
@@ -344,16 +272,8 @@ async fn the_event_handlers_run_as_binaries() {
     assert_eq!(message.job_id, job.job_id);
 
     // The queued message → StartExecution(name = job_id); a malformed one is reported alone.
-    let mut worker = stack
-        .function("sqs-worker", env!("CARGO_BIN_EXE_sqs-worker"))
-        .await;
-    let record = |id: &str, body: &str| {
-        json!({
-            "messageId": id, "receiptHandle": "r", "body": body, "attributes": {}, "messageAttributes": {},
-            "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:jobs",
-            "awsRegion": "us-east-1"
-        })
-    };
+    let mut worker = function(&stack, "sqs-worker", env!("CARGO_BIN_EXE_sqs-worker")).await;
+    let record = |id, body| sqs_record(id, body, Some(1));
     let batch =
         json!({"Records": [record("m1", &body), record("m2", "{oops"), record("m3", &body)]});
     let answer = worker.respond(batch).await;
@@ -372,23 +292,18 @@ async fn the_event_handlers_run_as_binaries() {
     assert_eq!(executions.executions()[0].name(), job.job_id.to_string());
 
     // The execution times out → the reconciler fails the job.
-    let mut reconciler = stack
-        .function(
-            "execution-reconciler",
-            env!("CARGO_BIN_EXE_execution-reconciler"),
-        )
-        .await;
-    let change = json!({
-        "version": "0", "id": "e1", "detail-type": "Step Functions Execution Status Change",
-        "source": "aws.states", "account": "123456789012", "time": "2026-11-28T10:05:00Z", "region": "us-east-1",
-        "resources": [executions.executions()[0].execution_arn()],
-        "detail": {
-            "executionArn": executions.executions()[0].execution_arn(), "stateMachineArn": stack.state_machine_arn,
-            "name": job.job_id.to_string(), "status": "TIMED_OUT", "startDate": 1, "stopDate": 2,
-            "input": json!({"job_id": job.job_id, "bucket": "uploads", "key": job.upload_key, "species_hint": null}).to_string(),
-            "output": null, "error": null, "cause": null
-        }
-    });
+    let mut reconciler = function(
+        &stack,
+        "execution-reconciler",
+        env!("CARGO_BIN_EXE_execution-reconciler"),
+    )
+    .await;
+    let change = status_change_event_json(&stack.state_machine_arn, &job, "TIMED_OUT");
+    assert_eq!(
+        change["detail"]["executionArn"],
+        executions.executions()[0].execution_arn(),
+        "the event names the execution the worker started"
+    );
     reconciler.respond(change).await;
     let failed = stack.jobs.get(job.job_id).await.unwrap();
     assert_eq!(
@@ -429,9 +344,12 @@ fn body_of(response: &Value) -> Value {
 #[tokio::test]
 async fn the_api_binaries_serve_the_router_behind_api_gateway() {
     let stack = Stack::new().await;
-    let mut presign = stack
-        .function("api-presigned-url", env!("CARGO_BIN_EXE_api-presigned-url"))
-        .await;
+    let mut presign = function(
+        &stack,
+        "api-presigned-url",
+        env!("CARGO_BIN_EXE_api-presigned-url"),
+    )
+    .await;
     let created = presign
         .respond(gateway_event(
             "GET",
@@ -459,9 +377,7 @@ async fn the_api_binaries_serve_the_router_behind_api_gateway() {
         "the owner is the API key's id"
     );
 
-    let mut status = stack
-        .function("api-status", env!("CARGO_BIN_EXE_api-status"))
-        .await;
+    let mut status = function(&stack, "api-status", env!("CARGO_BIN_EXE_api-status")).await;
     let path = format!("/status/{job_id}");
     let mine = status
         .respond(gateway_event(
@@ -501,9 +417,7 @@ async fn the_api_binaries_serve_the_router_behind_api_gateway() {
         .await;
     assert_eq!(anonymous["statusCode"], 401);
 
-    let mut process = stack
-        .function("api-process", env!("CARGO_BIN_EXE_api-process"))
-        .await;
+    let mut process = function(&stack, "api-process", env!("CARGO_BIN_EXE_api-process")).await;
     let s3_uri = created["s3_uri"].as_str().unwrap().to_owned();
     let missing = process
         .respond(gateway_event(
@@ -540,9 +454,7 @@ async fn the_api_binaries_serve_the_router_behind_api_gateway() {
         .await;
     assert_eq!(queued["statusCode"], 202, "{queued}");
 
-    let mut results = stack
-        .function("api-results", env!("CARGO_BIN_EXE_api-results"))
-        .await;
+    let mut results = function(&stack, "api-results", env!("CARGO_BIN_EXE_api-results")).await;
     let path = format!("/results/{job_id}");
     let early = results
         .respond(gateway_event(
@@ -556,9 +468,7 @@ async fn the_api_binaries_serve_the_router_behind_api_gateway() {
         .await;
     assert_eq!(early["statusCode"], 409, "{early}");
 
-    let mut openapi = stack
-        .function("api-openapi", env!("CARGO_BIN_EXE_api-openapi"))
-        .await;
+    let mut openapi = function(&stack, "api-openapi", env!("CARGO_BIN_EXE_api-openapi")).await;
     let doc = openapi
         .respond(gateway_event(
             "GET",

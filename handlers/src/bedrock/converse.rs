@@ -26,7 +26,6 @@ use steps::{CareerProfile, IdentityDraft};
 use super::converse_error;
 use super::document::{to_document, to_value};
 use super::schema::{self, ToolDef, VisionOutcome};
-use crate::telemetry;
 
 /// How many answers a model gets: the first, and one repair.
 const ATTEMPTS: usize = 2;
@@ -95,7 +94,7 @@ impl ConverseModels {
                 }
             }
         }
-        telemetry::model_error(model_id, operation, "InvalidOutput");
+        telemetry::emf::model_error(model_id, operation, "InvalidOutput");
         Err(ModelError::InvalidOutput(format!(
             "{model_id} answered {operation} outside the schema twice: {problem}"
         )))
@@ -129,7 +128,7 @@ impl ConverseModels {
             Ok(output) => output,
             Err(e) => {
                 let error = converse_error(&e);
-                telemetry::model_call(model_id, operation, millis, Some(error_kind(&error)));
+                telemetry::emf::model_call(model_id, operation, millis, Some(error_kind(&error)));
                 return Err(error);
             }
         };
@@ -137,13 +136,13 @@ impl ConverseModels {
             output.stop_reason(),
             StopReason::ContentFiltered | StopReason::GuardrailIntervened
         ) {
-            telemetry::model_call(model_id, operation, millis, Some("ContentFiltered"));
+            telemetry::emf::model_call(model_id, operation, millis, Some("ContentFiltered"));
             return Err(ModelError::ContentFiltered(format!(
                 "{model_id} stopped with {} during {operation}",
                 output.stop_reason().as_str()
             )));
         }
-        telemetry::model_call(model_id, operation, millis, None);
+        telemetry::emf::model_call(model_id, operation, millis, None);
         if let Some(usage) = output.usage() {
             tracing::info!(
                 model = model_id,

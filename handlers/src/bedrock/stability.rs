@@ -17,7 +17,6 @@ use steps::ports::{GeneratedImage, ImageGenerator, ImageRequest, ModelError};
 
 use super::converse::error_kind;
 use super::invoke_model_error;
-use crate::telemetry;
 
 /// The largest seed the Stability models accept.
 pub const MAX_SEED: u64 = 4_294_967_294;
@@ -115,7 +114,7 @@ impl ImageGenerator for StabilityImages {
             Ok(output) => image_from_response(output.body().as_ref(), &self.model_id),
             Err(e) => Err(invoke_model_error(&e)),
         };
-        telemetry::model_call(
+        telemetry::emf::model_call(
             &self.model_id,
             "generate",
             millis,

@@ -13,7 +13,6 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 
 use crate::config::Settings;
-use crate::telemetry;
 use crate::wiring::{self, Clients};
 
 /// The API key id API Gateway authenticated the request with.
@@ -63,7 +62,7 @@ pub fn prepare(mut request: Request) -> Request {
 
 /// The main of an API binary.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
-    telemetry::init_logging();
+    telemetry::logging::init_json();
     let settings = Settings::from_env()?;
     let sdk = wiring::load_aws_config().await;
     let clients = Clients::new(&sdk, &settings);

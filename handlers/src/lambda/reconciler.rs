@@ -9,12 +9,12 @@ use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::{Deserialize, Serialize};
 use steps::JobError;
 use steps::ports::{JobStore, JobStoreError};
+use telemetry::emf::JobEvent;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{internal_diagnostic, transient_diagnostic};
 use crate::config::Settings;
-use crate::telemetry;
 use crate::wiring::{self, Clients};
 
 /// The `detail` of a Step Functions Execution Status Change event.
@@ -113,7 +113,7 @@ pub async fn reconcile(
     async move {
         match jobs.fail(job_id, error.clone()).await {
             Ok(_) => {
-                telemetry::job_event("JobsFailed", &job_id.to_string());
+                telemetry::emf::job_event(JobEvent::Failed, &job_id.to_string());
                 tracing::warn!(code = %error.code, message = %error.message, "job marked failed by the reconciler");
                 Ok(Outcome::MarkedFailed(error))
             }
@@ -137,7 +137,7 @@ pub async fn reconcile(
 
 /// The main of the execution-reconciler binary.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
-    telemetry::init_logging();
+    telemetry::logging::init_json();
     let settings = Settings::from_env()?;
     let sdk = wiring::load_aws_config().await;
     let clients = Clients::new(&sdk, &settings);

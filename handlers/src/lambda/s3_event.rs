@@ -11,7 +11,6 @@ use tracing::Instrument;
 use super::transient_diagnostic;
 use crate::config::Settings;
 use crate::sqs::SqsJobQueue;
-use crate::telemetry;
 use crate::wiring::{self, Clients};
 
 /// What became of one record.
@@ -123,7 +122,7 @@ impl S3EventHandler<'_> {
 
 /// The main of the s3-event binary.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
-    telemetry::init_logging();
+    telemetry::logging::init_json();
     let settings = Settings::from_env()?;
     let sdk = wiring::load_aws_config().await;
     let clients = Clients::new(&sdk, &settings);

@@ -7,10 +7,10 @@ use std::time::Instant;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 use steps::{Deps, StageError, StageName};
+use telemetry::emf::JobEvent;
 use tracing::Instrument;
 
 use crate::config::Settings;
-use crate::telemetry;
 use crate::wiring::{self, Clients};
 
 /// The Lambda error for a stage error.
@@ -47,7 +47,7 @@ pub async fn handle(
         let started = Instant::now();
         let result = steps::run_json(stage, event.payload, deps).await;
         let millis = started.elapsed().as_secs_f64() * 1000.0;
-        telemetry::stage_duration(stage.state_name(), &job_id, millis);
+        telemetry::emf::stage_duration(stage.state_name(), &job_id, millis);
         match result {
             Ok(output) => {
                 record_outcome(stage, &output, &job_id);
@@ -55,7 +55,7 @@ pub async fn handle(
                 Ok(output)
             }
             Err(err) => {
-                telemetry::stage_error(stage.state_name(), err.name(), &job_id);
+                telemetry::emf::stage_error(stage.state_name(), err.name(), &job_id);
                 if err.is_transient() {
                     tracing::warn!(error_type = err.name(), error = %err, duration_ms = millis, "stage failed; the state machine retries");
                 } else {
@@ -72,12 +72,12 @@ pub async fn handle(
 /// Counts jobs that reached an end.
 fn record_outcome(stage: StageName, output: &Value, job_id: &str) {
     match stage {
-        StageName::RecordResult => telemetry::job_event("JobsCompleted", job_id),
+        StageName::RecordResult => telemetry::emf::job_event(JobEvent::Completed, job_id),
         // record-failure also answers for a job that was already terminal: count only failures.
         StageName::RecordFailure
             if output.get("status").and_then(Value::as_str) == Some("failed") =>
         {
-            telemetry::job_event("JobsFailed", job_id);
+            telemetry::emf::job_event(JobEvent::Failed, job_id);
         }
         _ => {}
     }
@@ -85,7 +85,7 @@ fn record_outcome(stage: StageName, output: &Value, job_id: &str) {
 
 /// The main of a stage binary.
 pub async fn serve(stage: StageName) -> Result<(), lambda_runtime::Error> {
-    telemetry::init_logging();
+    telemetry::logging::init_json();
     let settings = Settings::from_env()?;
     let sdk = wiring::load_aws_config().await;
     let clients = Clients::new(&sdk, &settings);

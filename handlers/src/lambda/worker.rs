@@ -3,18 +3,21 @@
 //! success (a redelivery, or the S3 event and `POST /process` both queued the job). Failures are
 //! reported per message (`batchItemFailures`), so one bad message does not send its batch-mates
 //! back: temporary ones (throttling, 5xx) come back after the visibility timeout; permanent ones
-//! come back too and reach the dead-letter queue after the third receive, where an operator sees
-//! them.
+//! come back too. A message that fails on its last receive (`ApproximateReceiveCount` has
+//! reached the queue's `maxReceiveCount`) goes on to the dead-letter queue, where an operator
+//! sees it; its job is failed first (`PetAvatar.NotStarted`, as `petavatar`'s worker does), so
+//! that it does not stay `queued` for ever.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use steps::ports::{JobMessage, JobStore, JobStoreError};
 use tracing::Instrument;
+use uuid::Uuid;
 
 use crate::config::Settings;
 use crate::sfn::{ExecutionInput, PipelineStarter, StartError, Started};
-use crate::telemetry;
 use crate::wiring::{self, Clients};
+use telemetry::emf::{self, JobEvent};
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,11 +33,25 @@ pub enum WorkError {
     Transient(String),
     #[error("{0}")]
     Permanent(String),
+    /// The execution runs, but the job does not name it yet: a redelivery records it.
+    #[error("execution {execution_arn} started, but the job does not record it: {reason}")]
+    NotRecorded {
+        execution_arn: String,
+        reason: String,
+    },
 }
 
 impl WorkError {
     pub fn is_transient(&self) -> bool {
-        matches!(self, WorkError::Transient(_))
+        matches!(
+            self,
+            WorkError::Transient(_) | WorkError::NotRecorded { .. }
+        )
+    }
+
+    /// Whether the job's execution may not exist: only then may giving up fail the job.
+    pub fn execution_may_be_missing(&self) -> bool {
+        !matches!(self, WorkError::NotRecorded { .. })
     }
 }
 
@@ -60,6 +77,24 @@ pub struct Worker<'a> {
     pub jobs: &'a dyn JobStore,
     pub starter: &'a PipelineStarter,
     pub uploads_bucket: &'a str,
+    /// The queue's `maxReceiveCount`: a message that fails on this receive is not delivered
+    /// again but moved to the dead-letter queue.
+    pub max_receive_count: u32,
+}
+
+/// Whether a failure on this receive sends the message to the dead-letter queue. Without the
+/// count (an event from elsewhere than the queue), never: the job stays as it is.
+pub fn is_last_receive(receive_count: Option<u32>, max_receive_count: u32) -> bool {
+    receive_count.is_some_and(|count| count >= max_receive_count)
+}
+
+/// How many times SQS has delivered `message` (the event source passes the
+/// `ApproximateReceiveCount` attribute), if it says.
+pub fn receive_count(message: &SqsMessage) -> Option<u32> {
+    message
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|count| count.parse().ok())
 }
 
 impl Worker<'_> {
@@ -88,7 +123,8 @@ impl Worker<'_> {
                 return Err(WorkError::Permanent(format!("malformed job message: {e}")));
             }
         };
-        let span = tracing::info_span!("job_message", job_id = %parsed.job_id, message_id = ?message.message_id);
+        let receive_count = receive_count(message);
+        let span = tracing::info_span!("job_message", job_id = %parsed.job_id, message_id = ?message.message_id, receive_count);
         async move {
             let result = self.start(&parsed).await;
             match &result {
@@ -104,10 +140,46 @@ impl Worker<'_> {
                 }
                 Err(e) => tracing::error!(error = %e, "could not start"),
             }
+            if let Err(e) = &result
+                && e.execution_may_be_missing()
+                && self.is_last_receive(receive_count)
+            {
+                self.give_up(parsed.job_id, e).await;
+            }
             result
         }
         .instrument(span)
         .await
+    }
+
+    fn is_last_receive(&self, receive_count: Option<u32>) -> bool {
+        is_last_receive(receive_count, self.max_receive_count)
+    }
+
+    /// The message's last receive failed too: the message goes to the dead-letter queue for an
+    /// operator, and the job says so instead of staying `queued` for ever. A job that has ended
+    /// meanwhile keeps its end (the store refuses to leave a terminal status).
+    async fn give_up(&self, job_id: Uuid, error: &WorkError) {
+        let reason = error.to_string();
+        match self
+            .jobs
+            .fail(job_id, api::not_started(self.max_receive_count, &reason))
+            .await
+        {
+            Ok(_) => {
+                emf::job_event(JobEvent::Failed, &job_id.to_string());
+                tracing::error!(reason, "job failed: its execution could not be started");
+            }
+            Err(JobStoreError::Conflict { current, .. }) => {
+                tracing::info!(%current, "giving up on the job's message; the job has ended already");
+            }
+            Err(JobStoreError::NotFound(_)) => {
+                tracing::warn!("giving up on a message for a job that does not exist");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, reason, "giving up on the job's message; cannot mark the job failed");
+            }
+        }
     }
 
     async fn start(&self, message: &JobMessage) -> Result<Outcome, WorkError> {
@@ -124,10 +196,17 @@ impl Worker<'_> {
             species_hint: None,
         };
         let started = self.starter.start(&input).await?;
+        if matches!(started, Started::New { .. }) && job.execution_arn.is_none() {
+            emf::job_event(JobEvent::Started, &job.job_id.to_string());
+        }
         if job.execution_arn.as_deref() != Some(started.execution_arn()) {
             self.jobs
                 .set_execution_arn(job.job_id, started.execution_arn())
-                .await?;
+                .await
+                .map_err(|e| WorkError::NotRecorded {
+                    execution_arn: started.execution_arn().to_owned(),
+                    reason: e.to_string(),
+                })?;
         }
         Ok(Outcome::Started(started))
     }
@@ -135,7 +214,7 @@ impl Worker<'_> {
 
 /// The main of the sqs-worker binary.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
-    telemetry::init_logging();
+    telemetry::logging::init_json();
     let settings = Settings::from_env()?;
     let sdk = wiring::load_aws_config().await;
     let clients = Clients::new(&sdk, &settings);
@@ -145,10 +224,61 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
         jobs: jobs.as_ref(),
         starter: &starter,
         uploads_bucket: settings.uploads_bucket()?,
+        max_receive_count: settings.jobs_max_receive_count,
     };
     let worker = &worker;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, Diagnostic>(worker.handle(event.payload).await)
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(attributes: serde_json::Value) -> SqsMessage {
+        serde_json::from_value(serde_json::json!({
+            "messageId": "m1", "body": "{}", "attributes": attributes, "messageAttributes": {}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_receive_count_comes_from_the_message_attributes() {
+        assert_eq!(
+            receive_count(&message(
+                serde_json::json!({"ApproximateReceiveCount": "3"})
+            )),
+            Some(3)
+        );
+        assert_eq!(receive_count(&message(serde_json::json!({}))), None);
+        assert_eq!(
+            receive_count(&message(
+                serde_json::json!({"ApproximateReceiveCount": "x"})
+            )),
+            None
+        );
+    }
+
+    #[test]
+    fn only_the_receive_at_the_limit_and_beyond_is_the_last() {
+        assert!(!is_last_receive(Some(1), 3));
+        assert!(!is_last_receive(Some(2), 3));
+        assert!(is_last_receive(Some(3), 3));
+        assert!(is_last_receive(Some(4), 3));
+        assert!(!is_last_receive(None, 3), "no count, no giving up");
+    }
+
+    #[test]
+    fn a_started_but_unrecorded_execution_is_not_given_up() {
+        let unrecorded = WorkError::NotRecorded {
+            execution_arn: "arn".into(),
+            reason: "throttled".into(),
+        };
+        assert!(unrecorded.is_transient());
+        assert!(!unrecorded.execution_may_be_missing());
+        assert!(WorkError::Permanent("no machine".into()).execution_may_be_missing());
+        assert!(WorkError::Transient("throttled".into()).execution_may_be_missing());
+    }
 }

@@ -1,7 +1,13 @@
-//! Test harness: moto's server (a real AWS emulator over HTTP) started per test on a free
-//! loopback port and stopped by its pid when the test ends.
+//! Test harness shared by the test files: moto's server (a real AWS emulator over HTTP) started
+//! per test on a free loopback port and stopped by its pid when the test ends ([`Moto`]); a
+//! deployment on it the way infra builds one ([`stack::Stack`]); the Lambda events AWS sends
+//! ([`events`]); and a local HTTP server for fakes ([`serve_on_loopback`]).
 #![allow(dead_code)]
 
+pub mod events;
+pub mod stack;
+
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -9,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
+use aws_sdk_sqs::types::QueueAttributeName;
 use handlers::config::Settings;
 use handlers::wiring::Clients;
 
@@ -202,14 +209,59 @@ pub async fn create_bucket(client: &aws_sdk_s3::Client, name: &str) {
 }
 
 pub async fn create_queue(client: &aws_sdk_sqs::Client, name: &str) -> String {
+    create_queue_with(client, name, HashMap::new()).await
+}
+
+/// A queue with these attributes (`RedrivePolicy`, `VisibilityTimeout`, …).
+pub async fn create_queue_with(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+    attributes: HashMap<QueueAttributeName, String>,
+) -> String {
     client
         .create_queue()
         .queue_name(name)
+        .set_attributes(Some(attributes))
         .send()
         .await
         .expect("create queue")
         .queue_url
         .expect("queue url")
+}
+
+/// The ARN of the queue at `url`.
+pub async fn queue_arn(client: &aws_sdk_sqs::Client, url: &str) -> String {
+    client
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("queue ARN")
+}
+
+/// Messages waiting in the queue at `url` (visible or not).
+pub async fn queue_depth(client: &aws_sdk_sqs::Client, url: &str) -> usize {
+    let attributes = client
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("queue attributes");
+    let count = |name: &QueueAttributeName| -> usize {
+        attributes
+            .attributes()
+            .and_then(|a| a.get(name))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    count(&QueueAttributeName::ApproximateNumberOfMessages)
+        + count(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
 }
 
 /// A state machine with one Pass state (the worker only starts executions).
@@ -223,4 +275,14 @@ pub async fn create_state_machine(client: &aws_sdk_sfn::Client, name: &str) -> S
         .await
         .expect("create state machine")
         .state_machine_arn
+}
+
+/// Serves `app` on a free loopback port for the rest of the test; returns its base URL.
+pub async fn serve_on_loopback(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let url = format!("http://{}", listener.local_addr().expect("its address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
 }
