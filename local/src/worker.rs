@@ -67,7 +67,7 @@ pub enum WorkerError {
 }
 
 /// The error code of a job whose execution could not be started, even after the retries.
-pub const NOT_STARTED: &str = "PetAvatar.NotStarted";
+pub use api::NOT_STARTED;
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -281,13 +281,7 @@ impl Worker {
     /// The last receive failed too: the message goes to the dead-letter queue for an operator,
     /// and the job says so instead of staying `queued` for ever.
     async fn give_up(&self, job_id: Uuid, reason: &str) {
-        let error = JobError {
-            code: NOT_STARTED.to_owned(),
-            message: format!(
-                "the pipeline could not be started after {} attempts: {reason}",
-                self.queue.max_receives()
-            ),
-        };
+        let error = api::not_started(self.queue.max_receives(), reason);
         match self.jobs.fail(job_id, error).await {
             Ok(_) => tracing::error!(reason, "job failed: its execution could not be started"),
             Err(e) => {
