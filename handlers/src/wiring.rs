@@ -26,6 +26,16 @@ pub async fn load_aws_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
+/// What every function does first, once per cold start: JSON logs, the settings from the
+/// environment, the SDK clients.
+pub async fn cold_start() -> Result<(Settings, Clients), SettingsError> {
+    telemetry::logging::init_json();
+    let settings = Settings::from_env()?;
+    let sdk = load_aws_config().await;
+    let clients = Clients::new(&sdk, &settings);
+    Ok((settings, clients))
+}
+
 /// The SDK clients a function may use, built from one `SdkConfig` (building a client does no I/O).
 #[derive(Debug, Clone)]
 pub struct Clients {

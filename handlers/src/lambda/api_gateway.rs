@@ -12,8 +12,7 @@
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 
-use crate::config::Settings;
-use crate::wiring::{self, Clients};
+use crate::wiring;
 
 /// The API key id API Gateway authenticated the request with.
 pub fn api_key_id(request: &Request) -> Option<String> {
@@ -62,10 +61,7 @@ pub fn prepare(mut request: Request) -> Request {
 
 /// The main of an API binary.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
-    telemetry::logging::init_json();
-    let settings = Settings::from_env()?;
-    let sdk = wiring::load_aws_config().await;
-    let clients = Clients::new(&sdk, &settings);
+    let (settings, clients) = wiring::cold_start().await?;
     let router = api::router(wiring::api_state(&clients, &settings)?);
     let app = tower::ServiceBuilder::new()
         .map_request(prepare)

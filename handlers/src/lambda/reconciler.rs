@@ -14,8 +14,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{internal_diagnostic, transient_diagnostic};
-use crate::config::Settings;
-use crate::wiring::{self, Clients};
+use crate::wiring;
 
 /// The `detail` of a Step Functions Execution Status Change event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,10 +136,7 @@ pub async fn reconcile(
 
 /// The main of the execution-reconciler binary.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
-    telemetry::logging::init_json();
-    let settings = Settings::from_env()?;
-    let sdk = wiring::load_aws_config().await;
-    let clients = Clients::new(&sdk, &settings);
+    let (settings, clients) = wiring::cold_start().await?;
     let jobs = wiring::job_store(&clients, &settings)?;
     let jobs = jobs.as_ref();
     lambda_runtime::run(service_fn(

@@ -9,9 +9,8 @@ use steps::ports::{JobQueue, JobStore, JobStoreError};
 use tracing::Instrument;
 
 use super::transient_diagnostic;
-use crate::config::Settings;
 use crate::sqs::SqsJobQueue;
-use crate::wiring::{self, Clients};
+use crate::wiring;
 
 /// What became of one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,10 +121,7 @@ impl S3EventHandler<'_> {
 
 /// The main of the s3-event binary.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
-    telemetry::logging::init_json();
-    let settings = Settings::from_env()?;
-    let sdk = wiring::load_aws_config().await;
-    let clients = Clients::new(&sdk, &settings);
+    let (settings, clients) = wiring::cold_start().await?;
     let jobs = wiring::job_store(&clients, &settings)?;
     let queue = SqsJobQueue::new(clients.sqs(), settings.jobs_queue_url()?);
     let handler = S3EventHandler {

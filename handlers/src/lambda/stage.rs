@@ -10,8 +10,7 @@ use steps::{Deps, StageError, StageName};
 use telemetry::emf::JobEvent;
 use tracing::Instrument;
 
-use crate::config::Settings;
-use crate::wiring::{self, Clients};
+use crate::wiring;
 
 /// The Lambda error for a stage error.
 pub fn diagnostic(err: &StageError) -> Diagnostic {
@@ -85,10 +84,7 @@ fn record_outcome(stage: StageName, output: &Value, job_id: &str) {
 
 /// The main of a stage binary.
 pub async fn serve(stage: StageName) -> Result<(), lambda_runtime::Error> {
-    telemetry::logging::init_json();
-    let settings = Settings::from_env()?;
-    let sdk = wiring::load_aws_config().await;
-    let clients = Clients::new(&sdk, &settings);
+    let (settings, clients) = wiring::cold_start().await?;
     let deps = wiring::stage_deps(&clients, &settings)?;
     let deps = &deps;
     tracing::info!(stage = stage.state_name(), backend = ?settings.model_backend, "stage function ready");

@@ -14,9 +14,8 @@ use steps::ports::{JobMessage, JobStore, JobStoreError};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::config::Settings;
 use crate::sfn::{ExecutionInput, PipelineStarter, StartError, Started};
-use crate::wiring::{self, Clients};
+use crate::wiring;
 use telemetry::emf::{self, JobEvent};
 
 /// What became of one message.
@@ -214,10 +213,7 @@ impl Worker<'_> {
 
 /// The main of the sqs-worker binary.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
-    telemetry::logging::init_json();
-    let settings = Settings::from_env()?;
-    let sdk = wiring::load_aws_config().await;
-    let clients = Clients::new(&sdk, &settings);
+    let (settings, clients) = wiring::cold_start().await?;
     let jobs = wiring::job_store(&clients, &settings)?;
     let starter = PipelineStarter::new(clients.sfn(), settings.state_machine_arn()?);
     let worker = Worker {
