@@ -109,7 +109,8 @@ export const ACCESS: Readonly<Record<string, FunctionAccess>> = {
   },
   SqsWorker: {
     readJobs: true,
-    writeJobs: { actions: ['dynamodb:UpdateItem'], attributes: [...GUARD, 'execution_arn'] },
+    // `error`: on the last receive before the DLQ the worker fails the job (PetAvatar.NotStarted).
+    writeJobs: { actions: ['dynamodb:UpdateItem'], attributes: [...GUARD, 'execution_arn', 'error'] },
     startPipeline: true,
   },
   ExecutionReconciler: {

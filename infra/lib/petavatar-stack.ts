@@ -235,6 +235,8 @@ export class PetAvatarStack extends Stack {
       UPLOADS_BUCKET: this.uploadsBucket.bucketName,
       GENERATED_BUCKET: this.generatedBucket.bucketName,
       JOBS_QUEUE_URL: this.jobsQueue.queueUrl,
+      // The worker fails a job whose message is on its last receive before the DLQ.
+      JOBS_MAX_RECEIVE_COUNT: String(MAX_RECEIVE_COUNT),
       VISION_MODEL_ID: this.settings.visionModelId,
       TEXT_MODEL_ID: this.settings.textModelId,
       IMAGE_MODEL_ID: this.settings.imageModelId,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ALL_FUNCTIONS } from '../lib/functions';
+import { MAX_RECEIVE_COUNT } from '../lib/petavatar-stack';
 import { actionsOf, logicalId, statementsForRole, synthTemplate } from './helpers';
 
 const { stack, template } = synthTemplate();
@@ -149,6 +150,10 @@ describe('least privilege', () => {
     const failureAttrs = statementsForRole(template, roleOf('RecordFailure')).find((s) => s.Action === 'dynamodb:UpdateItem')
       .Condition['ForAllValues:StringEquals']['dynamodb:Attributes'];
     assert.ok(failureAttrs.includes('error') && !failureAttrs.includes('identity_package'));
+    // The worker fails a job on the message's last receive (handlers: sqs-worker, PetAvatar.NotStarted).
+    const workerAttrs = statementsForRole(template, roleOf('SqsWorker')).find((s) => s.Action === 'dynamodb:UpdateItem')
+      .Condition['ForAllValues:StringEquals']['dynamodb:Attributes'];
+    assert.ok(workerAttrs.includes('execution_arn') && workerAttrs.includes('error') && !workerAttrs.includes('identity_package'));
   });
 
   test('only the worker may start executions, and only of the pipeline', () => {
@@ -239,6 +244,7 @@ describe('function configuration (the contract with handlers/)', () => {
     'GENERATED_BUCKET',
     'IMAGE_MODEL_ID',
     'IMAGE_MODEL_REGION',
+    'JOBS_MAX_RECEIVE_COUNT',
     'JOBS_QUEUE_URL',
     'JOBS_TABLE',
     'PETAVATAR_FUNCTION',
@@ -259,6 +265,7 @@ describe('function configuration (the contract with handlers/)', () => {
       assert.deepEqual(vars.GENERATED_BUCKET, { Ref: logicalId(stack, stack.generatedBucket) });
       assert.deepEqual(vars.JOBS_QUEUE_URL, { Ref: logicalId(stack, stack.jobsQueue) });
       assert.equal(vars.PETAVATAR_FUNCTION, f.id);
+      assert.equal(vars.JOBS_MAX_RECEIVE_COUNT, String(MAX_RECEIVE_COUNT));
       assert.equal(vars.VISION_MODEL_ID, 'us.anthropic.claude-sonnet-4-5-20250929-v1:0');
       assert.equal(vars.IMAGE_MODEL_ID, 'stability.stable-image-core-v1:1');
       if (f.kind !== 'stage') assert.deepEqual(vars.STATE_MACHINE_ARN, { Ref: logicalId(stack, stack.stateMachine) });
