@@ -156,6 +156,19 @@ impl Machine {
     }
 }
 
+/// True if `$$` appears in any string (or key) of `v`: conservative, a nested state or a
+/// literal that merely contains `$$` also counts.
+fn mentions_context(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains("$$"),
+        Value::Array(items) => items.iter().any(mentions_context),
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, v)| k.contains("$$") || mentions_context(v)),
+        _ => false,
+    }
+}
+
 fn invalid(path: &str, message: &str) -> DefinitionError {
     DefinitionError::Invalid(vec![ValidationDiagnostic::error(
         path,
@@ -211,6 +224,10 @@ pub(crate) struct State {
     pub common: Common,
     pub kind: StateKind,
     pub raw: Map<String, Value>,
+    /// Whether evaluating this state may read the context object (`$$` in any of its
+    /// fields, or a JSONata state, whose `$states.context` is hard to rule out). Building
+    /// the context copies the execution input, so states that cannot read it skip that.
+    pub reads_context: bool,
 }
 
 #[derive(Debug)]
@@ -358,6 +375,7 @@ impl State {
             common,
             kind,
             raw: body.clone(),
+            reads_context: ql == QueryLanguage::Jsonata || body.values().any(mentions_context),
         })
     }
 
@@ -371,6 +389,34 @@ impl State {
             StateKind::Fail => "Fail",
             StateKind::Parallel { .. } => "Parallel",
             StateKind::Map(_) => "Map",
+        }
+    }
+
+    /// `PassStateEntered`, `TaskStateEntered`, …
+    pub fn entered_event_type(&self) -> &'static str {
+        match self.kind {
+            StateKind::Pass { .. } => "PassStateEntered",
+            StateKind::Task { .. } => "TaskStateEntered",
+            StateKind::Choice { .. } => "ChoiceStateEntered",
+            StateKind::Wait => "WaitStateEntered",
+            StateKind::Succeed => "SucceedStateEntered",
+            StateKind::Fail => "FailStateEntered",
+            StateKind::Parallel { .. } => "ParallelStateEntered",
+            StateKind::Map(_) => "MapStateEntered",
+        }
+    }
+
+    /// `PassStateExited`, `TaskStateExited`, …
+    pub fn exited_event_type(&self) -> &'static str {
+        match self.kind {
+            StateKind::Pass { .. } => "PassStateExited",
+            StateKind::Task { .. } => "TaskStateExited",
+            StateKind::Choice { .. } => "ChoiceStateExited",
+            StateKind::Wait => "WaitStateExited",
+            StateKind::Succeed => "SucceedStateExited",
+            StateKind::Fail => "FailStateExited",
+            StateKind::Parallel { .. } => "ParallelStateExited",
+            StateKind::Map(_) => "MapStateExited",
         }
     }
 

@@ -312,6 +312,7 @@ impl EngineBuilder {
                 account_id: self.account_id,
                 role_arn,
                 runs: Mutex::new(HashMap::new()),
+                definitions: Mutex::new(HashMap::new()),
                 status_tx: tx,
                 terminal: Notify::new(),
                 start_lock: tokio::sync::Mutex::new(()),
@@ -330,6 +331,10 @@ pub(crate) struct EngineInner {
     pub account_id: String,
     pub role_arn: String,
     runs: Mutex<HashMap<String, RunHandle>>,
+    /// The parsed definition of each state machine, by ARN, with the text it came from:
+    /// parsing (and later dropping) a large definition for every execution would cost more
+    /// than running a short one.
+    definitions: Mutex<HashMap<String, (String, Arc<StateMachineDefinition>)>>,
     status_tx: broadcast::Sender<ExecutionStatusChange>,
     terminal: Notify,
     start_lock: tokio::sync::Mutex<()>,
@@ -377,6 +382,22 @@ impl EngineInner {
             drop(runs);
             self.terminal.notify_waiters();
         }
+    }
+
+    /// The parsed form of a state machine's definition text, parsed once per text.
+    fn definition(
+        &self,
+        sm_arn: &str,
+        text: &str,
+    ) -> Result<Arc<StateMachineDefinition>, EngineError> {
+        if let Some((cached, def)) = lock(&self.definitions).get(sm_arn)
+            && cached == text
+        {
+            return Ok(def.clone());
+        }
+        let def = Arc::new(StateMachineDefinition::parse(text)?);
+        lock(&self.definitions).insert(sm_arn.to_string(), (text.to_string(), def.clone()));
+        Ok(def)
     }
 
     /// Takes the handle of `run` out of the running set, if it is still there.
@@ -562,14 +583,14 @@ impl Engine {
                 "Execution Already Exists: '{arn}'"
             )));
         }
-        let definition = StateMachineDefinition::parse(&sm.definition)?;
+        let definition = self.inner.definition(&sm.arn, &sm.definition)?;
         let run = Run::start(
             self.inner.clone(),
             RunSetup {
                 arn: arn.clone(),
                 sm_arn: sm.arn.clone(),
                 name: name.clone(),
-                definition: Arc::new(definition),
+                definition,
                 definition_text: sm.definition.clone(),
                 input_text: input_text.to_string(),
             },

@@ -7,6 +7,7 @@
 //! taken as it was (ids, timestamps, task results) instead of being written or acted on.
 //! When a scope's recorded events run out, that thread is live again.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -23,11 +24,12 @@ use crate::engine::{EngineError, EngineInner, ExecutionStatus, ExecutionStatusCh
 use crate::handler::{InvocationContext, TaskFailure, lambda_function_name};
 use crate::history::{HistoryEvent, MAX_HISTORY_EVENTS, MAX_PAYLOAD_BYTES, not_truncated};
 use crate::payload::{
-    Scope, StateError, apply_template, merge_result, resolve, select_path, to_text,
+    Scope, StateError, apply_template, merge_result, merge_result_owned, resolve,
+    select_path_owned, select_path_ref, to_text,
 };
 use crate::query::{self, StatesVar};
 use crate::retry::{delay_seconds, find_catcher, find_retrier, to_duration};
-use crate::store::{ExecutionRecord, StatusUpdate, StoredEvent};
+use crate::store::{ExecutionKey, ExecutionRecord, StatusUpdate, StoredEvent};
 
 mod jsonata_states;
 
@@ -71,7 +73,9 @@ struct Log {
 struct Thread {
     scope: String,
     prev: i64,
-    vars: Map<String, Value>,
+    /// Shared with child threads and with the scope of the state being evaluated; copied
+    /// only when a state assigns variables.
+    vars: Arc<Map<String, Value>>,
     /// Distributed Map iterations run as child executions: their events are not recorded.
     silent: bool,
     visits: HashMap<String, u32>,
@@ -125,6 +129,8 @@ enum Commit {
 pub(crate) struct Run {
     engine: Arc<EngineInner>,
     arn: String,
+    /// The store's key of this execution's history.
+    seq: i64,
     sm_arn: String,
     name: String,
     def: Arc<StateMachineDefinition>,
@@ -190,10 +196,11 @@ impl Run {
             cause: None,
             redrive_count: 0,
             redrive_date: None,
+            seq: 0,
         };
-        engine.store.insert_execution(
+        let seq = engine.store.insert_execution(
             &rec,
-            &StoredEvent {
+            StoredEvent {
                 event: started,
                 scope: String::new(),
                 replayable: true,
@@ -202,6 +209,7 @@ impl Run {
         let run = Arc::new(Run {
             engine,
             arn: setup.arn,
+            seq,
             sm_arn: setup.sm_arn,
             name: setup.name,
             def: setup.definition,
@@ -245,6 +253,7 @@ impl Run {
         Ok(Arc::new(Run {
             engine,
             arn: rec.arn.clone(),
+            seq: rec.seq,
             sm_arn: rec.state_machine_arn.clone(),
             name: rec.name.clone(),
             def: Arc::new(def),
@@ -282,7 +291,7 @@ impl Run {
         };
         engine
             .store
-            .begin_redrive(&rec.arn, &retired, now, &redriven)?;
+            .begin_redrive(rec.key(), &retired, now, redriven)?;
         let rec = engine
             .store
             .get_execution(&rec.arn)?
@@ -295,6 +304,13 @@ impl Run {
 
     pub(crate) fn arn(&self) -> &str {
         &self.arn
+    }
+
+    fn key(&self) -> ExecutionKey<'_> {
+        ExecutionKey {
+            arn: &self.arn,
+            seq: self.seq,
+        }
     }
 
     pub(crate) fn start_date(&self) -> DateTime<Utc> {
@@ -406,7 +422,7 @@ impl Run {
         };
         self.engine
             .store
-            .append_event(&self.arn, ev, Some(&update))?;
+            .append_event(self.key(), ev, Some(&update))?;
         self.engine.publish(ExecutionStatusChange {
             execution_arn: self.arn.clone(),
             state_machine_arn: self.sm_arn.clone(),
@@ -426,7 +442,7 @@ impl Run {
         let mut th = Thread {
             scope: String::new(),
             prev: 0,
-            vars: Map::new(),
+            vars: Arc::new(Map::new()),
             silent: false,
             visits: HashMap::new(),
             status: None,
@@ -558,6 +574,9 @@ impl Run {
         self.record(th, prev, ty, d, Commit::Buffered)
     }
 
+    /// Replays the thread's next recorded event if it is of type `ty` (returned whole), or
+    /// records a new one and returns its header: id, previous id and time, no type and no
+    /// details (callers that read details do so only on replay).
     fn record(
         &self,
         th: &Thread,
@@ -601,29 +620,37 @@ impl Run {
             ))));
         }
         log.next_id += 1;
-        let ev = HistoryEvent {
-            timestamp: now,
-            event_type: ty.to_string(),
-            id,
-            previous_event_id: prev,
-            details: d,
-        };
         let stored = StoredEvent {
-            event: ev.clone(),
+            event: HistoryEvent {
+                timestamp: now,
+                event_type: ty.to_string(),
+                id,
+                previous_event_id: prev,
+                details: d,
+            },
             scope: th.scope.clone(),
             replayable: true,
         };
+        // The caller of a live event needs only where it sits: the event itself moves to
+        // the store without a copy.
+        let header = HistoryEvent {
+            timestamp: now,
+            event_type: String::new(),
+            id,
+            previous_event_id: prev,
+            details: None,
+        };
         // Handed over while holding the log so that ids reach the store in order.
         let written = match commit {
-            Commit::Buffered => self.engine.store.buffer_event(&self.arn, stored),
-            Commit::Now => self.engine.store.append_event(&self.arn, stored, None),
+            Commit::Buffered => self.engine.store.buffer_event(self.seq, stored),
+            Commit::Now => self.engine.store.append_event(self.key(), stored, None),
         };
         if let Err(e) = written {
             tracing::error!(execution = %self.arn, error = %e, "could not persist a history event");
             log.closed = true;
             return Err(Flow::Halt);
         }
-        Ok(ev)
+        Ok(header)
     }
 
     /// Makes every buffered event durable: called before anything with an effect outside
@@ -681,6 +708,10 @@ impl Run {
     // ---- context ------------------------------------------------------------------------
 
     fn context(&self, state: &State, entered: &DateTime<Utc>, retry_count: Option<u32>) -> Value {
+        if !state.reads_context {
+            // Nothing in this state can read `$$`.
+            return Value::Null;
+        }
         let sm_name = self.sm_arn.rsplit(':').next().unwrap_or_default();
         let mut st = Map::new();
         st.insert("Name".into(), Value::String(state.name.clone()));
@@ -735,7 +766,7 @@ impl Run {
         let ty = state.type_name();
         let entered = self.emit(
             th,
-            &format!("{ty}StateEntered"),
+            state.entered_event_type(),
             details(vec![
                 ("input", Value::String(to_text(&input))),
                 ("inputDetails", not_truncated()),
@@ -778,7 +809,7 @@ impl Run {
             }
             let assigned = th.assigned.take();
             let replayed = self.replaying(th);
-            let exited = self.emit(th, &format!("{ty}StateExited"), {
+            let exited = self.emit(th, state.exited_event_type(), {
                 let mut d = details(vec![
                     ("name", Value::String(state.name.clone())),
                     ("output", Value::String(text)),
@@ -825,25 +856,34 @@ impl Run {
         let c = &state.common;
         match &state.kind {
             StateKind::Pass { result } => {
-                let effective = select_path(&c.input_path, &input, &scope)?;
+                let effective = select_path_ref(&c.input_path, &input, &scope)?;
                 let res = match (&c.parameters, result) {
-                    (Some(p), _) => apply_template(p, &effective, &scope)?,
-                    (None, Some(r)) => r.clone(),
-                    (None, None) => effective.clone(),
+                    (Some(p), _) => Some(apply_template(p, &effective, &scope)?),
+                    (None, Some(r)) => Some(r.clone()),
+                    // The effective input itself: copied below only if the input is kept too.
+                    (None, None) => None,
                 };
-                self.assign(state, th, &res, &scope)?;
-                let merged = merge_result(&c.result_path, &input, res)?;
-                let out = select_path(&c.output_path, &merged, &scope)?;
+                self.assign(state, th, res.as_ref().unwrap_or(&effective), &scope)?;
+                let res = match (res, effective) {
+                    (Some(v), _) | (None, Cow::Owned(v)) => v,
+                    (None, Cow::Borrowed(_)) if c.result_path == PathField::Default => {
+                        let out = select_path_owned(&c.output_path, input, &scope)?;
+                        return Ok((Self::next_of(state), out));
+                    }
+                    (None, Cow::Borrowed(v)) => v.clone(),
+                };
+                let merged = merge_result_owned(&c.result_path, input, res)?;
+                let out = select_path_owned(&c.output_path, merged, &scope)?;
                 Ok((Self::next_of(state), out))
             }
             StateKind::Succeed => {
-                let effective = select_path(&c.input_path, &input, &scope)?;
-                let out = select_path(&c.output_path, &effective, &scope)?;
+                let effective = select_path_owned(&c.input_path, input, &scope)?;
+                let out = select_path_owned(&c.output_path, effective, &scope)?;
                 Ok((None, out))
             }
             StateKind::Fail => Err(Flow::Fail(self.fail_error(state, &input, &scope)?)),
             StateKind::Choice { choices, default } => {
-                let effective = select_path(&c.input_path, &input, &scope)?;
+                let effective = select_path_owned(&c.input_path, input, &scope)?;
                 let mut next = None;
                 for rule in choices {
                     if evaluate_rule(rule, &effective, &scope)? {
@@ -866,14 +906,14 @@ impl Run {
                         )));
                     }
                 };
-                if next == default.clone().unwrap_or_default() {
+                if default.as_ref() == Some(&next) || (default.is_none() && next.is_empty()) {
                     self.assign(state, th, &effective, &scope)?;
                 }
-                let out = select_path(&c.output_path, &effective, &scope)?;
+                let out = select_path_owned(&c.output_path, effective, &scope)?;
                 Ok((Some(next), out))
             }
             StateKind::Wait => {
-                let effective = select_path(&c.input_path, &input, &scope)?;
+                let effective = select_path_owned(&c.input_path, input, &scope)?;
                 let until = self.wait_target(state, &effective, &scope, &entered.timestamp)?;
                 if (until - entered.timestamp).num_seconds() > MAX_WAIT_SECONDS {
                     return Err(Flow::Fail(StateError::runtime(
@@ -884,7 +924,7 @@ impl Run {
                     self.sleep_until(th, until).await?;
                 }
                 self.assign(state, th, &effective, &scope)?;
-                let out = select_path(&c.output_path, &effective, &scope)?;
+                let out = select_path_owned(&c.output_path, effective, &scope)?;
                 Ok((Self::next_of(state), out))
             }
             StateKind::Task { .. } | StateKind::Parallel { .. } | StateKind::Map(_) => {
@@ -1144,21 +1184,21 @@ impl Run {
             context: ctx,
             vars: &vars,
         };
-        let effective = select_path(&c.input_path, input, &scope)?;
+        let effective = select_path_ref(&c.input_path, input, &scope)?;
         let result = match &state.kind {
             StateKind::Task { .. } => {
+                let timeouts = jsonpath_task_timeouts(state, &effective, &scope)?;
                 let params = match &c.parameters {
                     Some(p) => apply_template(p, &effective, &scope)?,
-                    None => effective.clone(),
+                    None => effective.into_owned(),
                 };
-                let timeouts = jsonpath_task_timeouts(state, &effective, &scope)?;
                 self.run_task(state, params, timeouts, th, retry_count)
                     .await?
             }
             StateKind::Parallel { branches } => {
                 let branch_input = match &c.parameters {
                     Some(p) => apply_template(p, &effective, &scope)?,
-                    None => effective.clone(),
+                    None => effective.into_owned(),
                 };
                 self.run_parallel(state, branches, branch_input, th, visit, retry_count)
                     .await?
@@ -1171,7 +1211,7 @@ impl Run {
                 self.run_map(state, spec, query, th, (visit, retry_count), entered)
                     .await?
             }
-            _ => effective.clone(),
+            _ => effective.into_owned(),
         };
         let result = match &c.result_selector {
             Some(sel) => apply_template(sel, &result, &scope)?,
@@ -1179,7 +1219,7 @@ impl Run {
         };
         self.assign(state, th, &result, &scope)?;
         let merged = merge_result(&c.result_path, input, result)?;
-        Ok(select_path(&c.output_path, &merged, &scope)?)
+        Ok(select_path_owned(&c.output_path, merged, &scope)?)
     }
 
     // ---- Task ---------------------------------------------------------------------------
@@ -1706,7 +1746,7 @@ impl Run {
             child.silent = true;
             // A distributed Map's iterations are child executions: outer variables are not
             // in their scope.
-            child.vars.clear();
+            child.vars = Arc::new(Map::new());
             match self.run_machine(&spec.processor, input, &mut child).await {
                 Ok(v) => results.push(v),
                 Err(Flow::Halt) => return Err(Flow::Halt),
@@ -1936,7 +1976,7 @@ fn adopt_recorded_exit(exited: &HistoryEvent, output: &mut Value, th: &mut Threa
         .and_then(Value::as_object);
     for (name, text) in assigned.into_iter().flatten() {
         if let Some(value) = text.as_str().and_then(|t| serde_json::from_str(t).ok()) {
-            th.vars.insert(name.clone(), value);
+            Arc::make_mut(&mut th.vars).insert(name.clone(), value);
         }
     }
 }
@@ -1955,9 +1995,10 @@ fn apply_assignments(th: &mut Thread, values: Map<String, Value>) {
         return;
     }
     let assigned = th.assigned.get_or_insert_with(Map::new);
+    let vars = Arc::make_mut(&mut th.vars);
     for (k, v) in values {
         assigned.insert(k.clone(), Value::String(to_text(&v)));
-        th.vars.insert(k, v);
+        vars.insert(k, v);
     }
 }
 

@@ -2,6 +2,8 @@
 //! templates (keys ending in `.$`, the context object `$$`, intrinsic functions, variables),
 //! ResultPath merging and OutputPath.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use crate::definition::PathField;
@@ -83,23 +85,58 @@ pub fn select_path(
     input: &Value,
     scope: &Scope<'_>,
 ) -> Result<Value, StateError> {
+    select_path_ref(field, input, scope).map(Cow::into_owned)
+}
+
+/// [`select_path`] without copying the input when the path is the default `$`.
+pub fn select_path_ref<'v>(
+    field: &PathField,
+    input: &'v Value,
+    scope: &Scope<'_>,
+) -> Result<Cow<'v, Value>, StateError> {
     match field {
-        PathField::Default => Ok(input.clone()),
-        PathField::Null => Ok(Value::Object(Map::new())),
+        PathField::Default => Ok(Cow::Borrowed(input)),
+        PathField::Null => Ok(Cow::Owned(Value::Object(Map::new()))),
         PathField::Path(p) => resolve(p, input, scope)
+            .map(Cow::Owned)
             .map_err(|e| StateError::runtime(format!("Invalid path '{p}' : {e}"))),
+    }
+}
+
+/// [`select_path`] on a value the caller gives up: the default `$` moves it through.
+pub fn select_path_owned(
+    field: &PathField,
+    input: Value,
+    scope: &Scope<'_>,
+) -> Result<Value, StateError> {
+    match field {
+        PathField::Default => Ok(input),
+        _ => select_path(field, &input, scope),
     }
 }
 
 /// Merges a result into the state input as `ResultPath` says.
 pub fn merge_result(field: &PathField, input: &Value, result: Value) -> Result<Value, StateError> {
     match field {
+        // Only a path needs the input, and it needs its own copy to write into.
+        PathField::Path(_) | PathField::Null => merge_result_owned(field, input.clone(), result),
         PathField::Default => Ok(result),
-        PathField::Null => Ok(input.clone()),
+    }
+}
+
+/// [`merge_result`] on an input the caller gives up: a `ResultPath` writes into it in place.
+pub fn merge_result_owned(
+    field: &PathField,
+    input: Value,
+    result: Value,
+) -> Result<Value, StateError> {
+    match field {
+        PathField::Default => Ok(result),
+        PathField::Null => Ok(input),
         PathField::Path(p) => {
             let jp = JsonPath::parse(p)
                 .map_err(|e| StateError::runtime(format!("Invalid path '{p}' : {e}")))?;
-            let mut out = input.clone();
+            let mut out = input;
             if !jp.is_reference() {
                 return Err(StateError::runtime(format!(
                     "Invalid path '{p}': ResultPath must be a reference path"
@@ -108,7 +145,7 @@ pub fn merge_result(field: &PathField, input: &Value, result: Value) -> Result<V
             if !out.is_object() && p != "$" {
                 return Err(StateError::runtime(format!(
                     "Invalid path '{p}' : Unable to apply the ResultPath to the input '{}': it is not a JSON object",
-                    to_text(input)
+                    to_text(&out)
                 )));
             }
             jp.set(&mut out, result)

@@ -71,19 +71,20 @@ struct SqliteStore {
     policy: GroupCommit,
 }
 
-/// Events buffered for the next transaction, in emission order.
+/// Events buffered for the next transaction (with their execution's `seq`), in emission
+/// order.
 #[derive(Default)]
 struct Pending {
-    events: Vec<(String, StoredEvent)>,
+    events: Vec<(i64, StoredEvent)>,
     oldest: Option<Instant>,
 }
 
 impl Pending {
-    fn push(&mut self, arn: &str, ev: StoredEvent) {
+    fn push(&mut self, seq: i64, ev: StoredEvent) {
         if self.events.is_empty() {
             self.oldest = Some(Instant::now());
         }
-        self.events.push((arn.to_string(), ev));
+        self.events.push((seq, ev));
     }
 
     fn due(&self, policy: &GroupCommit) -> bool {
@@ -108,8 +109,8 @@ impl SqliteStore {
         let tx = self.conn.transaction()?;
         if !self.pending.events.is_empty() {
             let mut insert = tx.prepare_cached(INSERT_EVENT)?;
-            for (arn, ev) in &self.pending.events {
-                insert_event(&mut insert, arn, ev)?;
+            for (seq, ev) in &self.pending.events {
+                insert_event(&mut insert, *seq, ev)?;
             }
         }
         let out = work(&tx)?;
@@ -131,7 +132,22 @@ struct MemStore {
     machines: HashMap<String, StateMachineRecord>,
     executions: HashMap<String, ExecutionRecord>,
     order: Vec<String>,
-    events: HashMap<String, Vec<StoredEvent>>,
+    /// By execution `seq`, which is `order`'s index + 1.
+    events: Vec<Vec<StoredEvent>>,
+}
+
+impl MemStore {
+    fn history_mut(&mut self, seq: i64) -> Option<&mut Vec<StoredEvent>> {
+        let i = usize::try_from(seq).ok()?.checked_sub(1)?;
+        self.events.get_mut(i)
+    }
+}
+
+/// An execution as the store knows it: its ARN and its `seq`, the key of its history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ExecutionKey<'a> {
+    pub arn: &'a str,
+    pub seq: i64,
 }
 
 /// A stored state machine.
@@ -159,6 +175,17 @@ pub(crate) struct ExecutionRecord {
     pub cause: Option<String>,
     pub redrive_count: u32,
     pub redrive_date: Option<DateTime<Utc>>,
+    /// The store's number for the execution (1, 2, … in start order); set by the store.
+    pub seq: i64,
+}
+
+impl ExecutionRecord {
+    pub(crate) fn key(&self) -> ExecutionKey<'_> {
+        ExecutionKey {
+            arn: &self.arn,
+            seq: self.seq,
+        }
+    }
 }
 
 /// An event plus the engine's bookkeeping: the logical thread (`scope`) that emitted it,
@@ -190,16 +217,27 @@ CREATE TABLE IF NOT EXISTS executions (
     redrive_count INTEGER NOT NULL DEFAULT 0, redrive_ms INTEGER, seq INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS executions_by_machine ON executions(state_machine_arn, seq);
 CREATE INDEX IF NOT EXISTS executions_by_status ON executions(status);
-CREATE INDEX IF NOT EXISTS executions_by_seq ON executions(seq);
-CREATE TABLE IF NOT EXISTS events (
-    execution_arn TEXT NOT NULL, id INTEGER NOT NULL, previous_id INTEGER NOT NULL,
+DROP INDEX IF EXISTS executions_by_seq;
+CREATE UNIQUE INDEX IF NOT EXISTS executions_seq ON executions(seq);
+CREATE TABLE IF NOT EXISTS history (
+    execution INTEGER NOT NULL, id INTEGER NOT NULL, previous_id INTEGER NOT NULL,
     ts_ms INTEGER NOT NULL, type TEXT NOT NULL, details TEXT, scope TEXT NOT NULL,
-    replayable INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (execution_arn, id)) WITHOUT ROWID;
+    replayable INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (execution, id)) WITHOUT ROWID;
 ";
-// `executions_by_seq` lets `MAX(seq)` (each start) read one index entry instead of every
-// execution row, definitions included. `events` is WITHOUT ROWID so an insert updates one
-// B-tree, not a table and its primary-key index. A store created before either keeps its
-// table (same columns) and works unchanged.
+// `executions_seq` makes `seq` an execution's key for its history and lets `MAX(seq)` (each
+// start) read one index entry instead of every execution row, definitions included.
+// `history` rows are keyed by that integer rather than the ARN (an 80-byte string compared
+// at every level of the B-tree on each insert), and the table is WITHOUT ROWID so an insert
+// updates one B-tree, not a table and its primary-key index.
+
+/// Moves the events of a store written before `history` existed (table `events`, keyed by
+/// execution ARN) into `history`, once.
+const MIGRATE_EVENTS: &str = "
+INSERT OR IGNORE INTO history (execution, id, previous_id, ts_ms, type, details, scope, replayable)
+    SELECT x.seq, e.id, e.previous_id, e.ts_ms, e.type, e.details, e.scope, e.replayable
+    FROM events e JOIN executions x ON x.arn = e.execution_arn;
+DROP TABLE events;
+";
 
 fn ms(t: &DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -221,11 +259,19 @@ impl HistoryStore {
         path: impl AsRef<Path>,
         policy: GroupCommit,
     ) -> Result<HistoryStore, StoreError> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(Duration::from_secs(5))?;
-        conn.execute_batch(SCHEMA)?;
+        let tx = conn.transaction()?;
+        tx.execute_batch(SCHEMA)?;
+        let old_events: bool = tx
+            .prepare("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events')")?
+            .query_row([], |r| r.get(0))?;
+        if old_events {
+            tx.execute_batch(MIGRATE_EVENTS)?;
+        }
+        tx.commit()?;
         Ok(HistoryStore {
             backend: Backend::Sqlite(Mutex::new(SqliteStore {
                 conn,
@@ -304,12 +350,13 @@ impl HistoryStore {
         }
     }
 
-    /// Inserts a new execution and its first event atomically.
+    /// Inserts a new execution and its first event atomically; returns the execution's
+    /// `seq` (the `seq` of `rec` is ignored).
     pub(crate) fn insert_execution(
         &self,
         rec: &ExecutionRecord,
-        first: &StoredEvent,
-    ) -> Result<(), StoreError> {
+        first: StoredEvent,
+    ) -> Result<i64, StoreError> {
         match &self.backend {
             Backend::Sqlite(c) => lock(c).write(|tx| {
                 let seq: i64 = tx
@@ -336,16 +383,19 @@ impl HistoryStore {
                         rec.redrive_date.as_ref().map(ms),
                     seq
                 ])?;
-                insert_event_sql(tx, &rec.arn, first)
-            })?,
+                insert_event_sql(tx, seq, &first)?;
+                Ok(seq)
+            }),
             Backend::Memory(m) => {
                 let mut m = lock(m);
-                m.executions.insert(rec.arn.clone(), rec.clone());
+                let seq = i64::try_from(m.order.len()).unwrap_or(i64::MAX - 1) + 1;
+                m.executions
+                    .insert(rec.arn.clone(), ExecutionRecord { seq, ..rec.clone() });
                 m.order.push(rec.arn.clone());
-                m.events.insert(rec.arn.clone(), vec![first.clone()]);
+                m.events.push(vec![first]);
+                Ok(seq)
             }
         }
-        Ok(())
     }
 
     pub(crate) fn get_execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
@@ -411,23 +461,25 @@ impl HistoryStore {
     /// execution's status in the same transaction.
     pub(crate) fn append_event(
         &self,
-        arn: &str,
+        exec: ExecutionKey<'_>,
         ev: StoredEvent,
         status: Option<&StatusUpdate>,
     ) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(c) => lock(c).write(|tx| {
-                insert_event_sql(tx, arn, &ev)?;
+                insert_event_sql(tx, exec.seq, &ev)?;
                 if let Some(s) = status {
-                    update_status_sql(tx, arn, s)?;
+                    update_status_sql(tx, exec.arn, s)?;
                 }
                 Ok(())
             })?,
             Backend::Memory(m) => {
                 let mut m = lock(m);
-                push_event(&mut m, arn, ev);
+                if let Some(history) = m.history_mut(exec.seq) {
+                    history.push(ev);
+                }
                 if let Some(s) = status
-                    && let Some(rec) = m.executions.get_mut(arn)
+                    && let Some(rec) = m.executions.get_mut(exec.arn)
                 {
                     apply_status(rec, s);
                 }
@@ -438,16 +490,20 @@ impl HistoryStore {
 
     /// Appends the event of a pure transition: buffered, written with the next durable write
     /// (see the module documentation) or when the group-commit bound is reached.
-    pub(crate) fn buffer_event(&self, arn: &str, ev: StoredEvent) -> Result<(), StoreError> {
+    pub(crate) fn buffer_event(&self, seq: i64, ev: StoredEvent) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(c) => {
                 let mut store = lock(c);
-                store.pending.push(arn, ev);
+                store.pending.push(seq, ev);
                 if store.pending.due(&store.policy) {
                     store.flush()?;
                 }
             }
-            Backend::Memory(m) => push_event(&mut lock(m), arn, ev),
+            Backend::Memory(m) => {
+                if let Some(history) = lock(m).history_mut(seq) {
+                    history.push(ev);
+                }
+            }
         }
         Ok(())
     }
@@ -463,20 +519,21 @@ impl HistoryStore {
     /// Retires events from replay and re-opens the execution (redrive).
     pub(crate) fn begin_redrive(
         &self,
-        arn: &str,
+        exec: ExecutionKey<'_>,
         retired_ids: &[i64],
         redrive_date: DateTime<Utc>,
-        ev: &StoredEvent,
+        ev: StoredEvent,
     ) -> Result<(), StoreError> {
+        let arn = exec.arn;
         match &self.backend {
             Backend::Sqlite(c) => lock(c).write(|tx| {
                 let mut retire = tx.prepare_cached(
-                    "UPDATE events SET replayable = 0 WHERE execution_arn = ?1 AND id = ?2",
+                    "UPDATE history SET replayable = 0 WHERE execution = ?1 AND id = ?2",
                 )?;
                 for id in retired_ids {
-                    retire.execute(params![arn, id])?;
+                    retire.execute(params![exec.seq, id])?;
                 }
-                insert_event_sql(tx, arn, ev)?;
+                insert_event_sql(tx, exec.seq, &ev)?;
                 tx.prepare_cached(
                     "UPDATE executions SET status = 'RUNNING', stop_ms = NULL, output = NULL, error = NULL,
                        cause = NULL, redrive_count = redrive_count + 1, redrive_ms = ?2 WHERE arn = ?1",
@@ -486,13 +543,13 @@ impl HistoryStore {
             })?,
             Backend::Memory(m) => {
                 let mut m = lock(m);
-                if let Some(events) = m.events.get_mut(arn) {
+                if let Some(events) = m.history_mut(exec.seq) {
                     for e in events.iter_mut() {
                         if retired_ids.contains(&e.event.id) {
                             e.replayable = false;
                         }
                     }
-                    events.push(ev.clone());
+                    events.push(ev);
                 }
                 if let Some(rec) = m.executions.get_mut(arn) {
                     rec.status = "RUNNING".into();
@@ -516,8 +573,8 @@ impl HistoryStore {
                 let mut store = lock(c);
                 store.flush()?;
                 let mut st = store.conn.prepare_cached(
-                    "SELECT id, previous_id, ts_ms, type, details, scope, replayable FROM events
-                     WHERE execution_arn = ?1 ORDER BY id",
+                    "SELECT id, previous_id, ts_ms, type, details, scope, replayable FROM history
+                     WHERE execution = (SELECT seq FROM executions WHERE arn = ?1) ORDER BY id",
                 )?;
                 let rows = st.query_map(params![arn], |r| {
                     let details: Option<String> = r.get(4)?;
@@ -555,7 +612,13 @@ impl HistoryStore {
                 }
                 Ok(out)
             }
-            Backend::Memory(m) => Ok(lock(m).events.get(arn).cloned().unwrap_or_default()),
+            Backend::Memory(m) => {
+                let mut m = lock(m);
+                let Some(seq) = m.executions.get(arn).map(|r| r.seq) else {
+                    return Ok(Vec::new());
+                };
+                Ok(m.history_mut(seq).map(|h| h.clone()).unwrap_or_default())
+            }
         }
     }
 }
@@ -564,7 +627,7 @@ macro_rules! exec_select {
     ($rest:literal) => {
         concat!(
             "SELECT arn, state_machine_arn, name, definition, input, status, start_ms, stop_ms,
-             output, error, cause, redrive_count, redrive_ms FROM executions ",
+             output, error, cause, redrive_count, redrive_ms, seq FROM executions ",
             $rest
         )
     };
@@ -572,15 +635,6 @@ macro_rules! exec_select {
 const EXEC_BY_ARN: &str = exec_select!("WHERE arn = ?1");
 const EXEC_BY_MACHINE: &str = exec_select!("WHERE state_machine_arn = ?1 ORDER BY seq DESC");
 const EXEC_ALL: &str = exec_select!("ORDER BY seq DESC");
-
-fn push_event(m: &mut MemStore, arn: &str, ev: StoredEvent) {
-    match m.events.get_mut(arn) {
-        Some(list) => list.push(ev),
-        None => {
-            m.events.insert(arn.to_string(), vec![ev]);
-        }
-    }
-}
 
 fn exec_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRecord> {
     Ok(ExecutionRecord {
@@ -597,20 +651,21 @@ fn exec_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRecord> {
         cause: r.get(10)?,
         redrive_count: r.get(11)?,
         redrive_date: r.get::<_, Option<i64>>(12)?.map(from_ms),
+        seq: r.get(13)?,
     })
 }
 
 const INSERT_EVENT: &str =
-    "INSERT INTO events (execution_arn, id, previous_id, ts_ms, type, details, scope, replayable)
+    "INSERT INTO history (execution, id, previous_id, ts_ms, type, details, scope, replayable)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
-fn insert_event_sql(tx: &Transaction<'_>, arn: &str, ev: &StoredEvent) -> Result<(), StoreError> {
-    insert_event(&mut tx.prepare_cached(INSERT_EVENT)?, arn, ev)
+fn insert_event_sql(tx: &Transaction<'_>, seq: i64, ev: &StoredEvent) -> Result<(), StoreError> {
+    insert_event(&mut tx.prepare_cached(INSERT_EVENT)?, seq, ev)
 }
 
 fn insert_event(
     insert: &mut rusqlite::CachedStatement<'_>,
-    arn: &str,
+    seq: i64,
     ev: &StoredEvent,
 ) -> Result<(), StoreError> {
     let details = match &ev.event.details {
@@ -618,7 +673,7 @@ fn insert_event(
         None => None,
     };
     insert.execute(params![
-        arn,
+        seq,
         ev.event.id,
         ev.event.previous_event_id,
         ms(&ev.event.timestamp),
@@ -655,5 +710,130 @@ impl std::fmt::Debug for HistoryStore {
         f.debug_struct("HistoryStore")
             .field("in_memory", &self.is_in_memory())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: i64, ty: &str) -> StoredEvent {
+        StoredEvent {
+            event: HistoryEvent {
+                timestamp: from_ms(1_700_000_000_000 + id),
+                event_type: ty.into(),
+                id,
+                previous_event_id: id - 1,
+                details: Some(Map::from_iter([("name".to_string(), Value::from("A"))])),
+            },
+            scope: String::new(),
+            replayable: true,
+        }
+    }
+
+    /// A store file from before `history` (events keyed by ARN) opens with its events.
+    #[test]
+    fn events_of_an_older_store_are_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&db).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE executions (
+                    arn TEXT PRIMARY KEY, state_machine_arn TEXT NOT NULL, name TEXT NOT NULL,
+                    definition TEXT NOT NULL, input TEXT NOT NULL, status TEXT NOT NULL,
+                    start_ms INTEGER NOT NULL, stop_ms INTEGER, output TEXT, error TEXT, cause TEXT,
+                    redrive_count INTEGER NOT NULL DEFAULT 0, redrive_ms INTEGER, seq INTEGER NOT NULL);
+                 CREATE TABLE events (
+                    execution_arn TEXT NOT NULL, id INTEGER NOT NULL, previous_id INTEGER NOT NULL,
+                    ts_ms INTEGER NOT NULL, type TEXT NOT NULL, details TEXT, scope TEXT NOT NULL,
+                    replayable INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (execution_arn, id));
+                 INSERT INTO executions VALUES ('arn:a', 'arn:sm', 'a', '{}', '{}', 'RUNNING', 5, NULL, NULL, NULL, NULL, 0, NULL, 1);
+                 INSERT INTO executions VALUES ('arn:b', 'arn:sm', 'b', '{}', '{}', 'RUNNING', 6, NULL, NULL, NULL, NULL, 0, NULL, 2);
+                 INSERT INTO events VALUES ('arn:a', 1, 0, 5, 'ExecutionStarted', NULL, '', 1);
+                 INSERT INTO events VALUES ('arn:a', 2, 1, 6, 'PassStateEntered', '{\"name\":\"A\"}', '', 0);
+                 INSERT INTO events VALUES ('arn:b', 1, 0, 6, 'ExecutionStarted', NULL, '', 1);",
+            )
+            .unwrap();
+        }
+        let store = HistoryStore::open(&db).unwrap();
+        let a = store.events("arn:a").unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[1].event.event_type, "PassStateEntered");
+        assert_eq!(a[1].event.detail_str("name"), Some("A"));
+        assert!(!a[1].replayable);
+        assert_eq!(store.events("arn:b").unwrap().len(), 1);
+        // New events land after the migrated ones, under the same execution.
+        let rec = store.get_execution("arn:a").unwrap().unwrap();
+        store
+            .append_event(rec.key(), event(3, "PassStateExited"), None)
+            .unwrap();
+        assert_eq!(store.events("arn:a").unwrap().len(), 3);
+        drop(store);
+        // Opening again finds nothing left to migrate.
+        let store = HistoryStore::open(&db).unwrap();
+        assert_eq!(store.events("arn:a").unwrap().len(), 3);
+    }
+
+    /// Buffered events are written at the bound, in order, and by any durable write.
+    #[test]
+    fn buffered_events_are_written_at_the_bound_or_with_a_durable_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("g.db");
+        let policy = GroupCommit {
+            max_events: 3,
+            max_delay: Duration::from_secs(3600),
+        };
+        let store = HistoryStore::open_with(&db, policy).unwrap();
+        let rec = ExecutionRecord {
+            arn: "arn:x".into(),
+            state_machine_arn: "arn:sm".into(),
+            name: "x".into(),
+            definition: "{}".into(),
+            input: "{}".into(),
+            status: "RUNNING".into(),
+            start_date: from_ms(0),
+            stop_date: None,
+            output: None,
+            error: None,
+            cause: None,
+            redrive_count: 0,
+            redrive_date: None,
+            seq: 0,
+        };
+        let seq = store
+            .insert_execution(&rec, event(1, "ExecutionStarted"))
+            .unwrap();
+        // What another process (or a restart) sees: a second connection.
+        let durable = || {
+            let reader = HistoryStore::open(&db).unwrap();
+            reader.events("arn:x").unwrap().len()
+        };
+        store
+            .buffer_event(seq, event(2, "PassStateEntered"))
+            .unwrap();
+        store
+            .buffer_event(seq, event(3, "PassStateExited"))
+            .unwrap();
+        assert_eq!(durable(), 1, "two buffered events stay in memory");
+        store
+            .buffer_event(seq, event(4, "PassStateEntered"))
+            .unwrap();
+        assert_eq!(durable(), 4, "the third reaches the bound");
+        store
+            .buffer_event(seq, event(5, "PassStateExited"))
+            .unwrap();
+        let key = ExecutionKey { arn: "arn:x", seq };
+        store
+            .append_event(key, event(6, "LambdaFunctionSucceeded"), None)
+            .unwrap();
+        assert_eq!(durable(), 6, "a durable write takes the buffer with it");
+        let ids: Vec<i64> = store
+            .events("arn:x")
+            .unwrap()
+            .iter()
+            .map(|e| e.event.id)
+            .collect();
+        assert_eq!(ids, vec![1, 2, 3, 4, 5, 6]);
     }
 }

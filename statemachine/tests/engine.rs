@@ -391,3 +391,43 @@ fn the_pipeline_definition_is_valid() {
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
 }
+
+/// States that read `$$` (a path, an intrinsic argument, a Choice variable, a ResultSelector)
+/// get the context object; the others skip building it, which must not change anything.
+#[tokio::test]
+async fn context_object_reaches_every_field_that_names_it() {
+    let (_, engine) = virtual_engine(
+        HandlerRegistry::new().with("echo", Arc::new(FnHandler(|p: Value, _| Ok(p)))),
+    );
+    let def = json!({"StartAt": "Plain", "States": {
+        "Plain": {"Type": "Pass", "Result": {"k": 1}, "ResultPath": "$.plain", "Next": "Ctx"},
+        "Ctx": {"Type": "Pass", "Parameters": {
+            "name.$": "$$.State.Name",
+            "exec.$": "$$.Execution.Name",
+            "input.$": "$$.Execution.Input.job",
+            "fmt.$": "States.Format('{}@{}', $$.StateMachine.Name, $$.State.Name)"},
+            "ResultPath": "$.ctx", "Next": "Pick"},
+        "Pick": {"Type": "Choice", "Choices": [
+            {"Variable": "$$.Execution.Input.job", "StringEquals": "j1", "Next": "T"}],
+            "Default": "Bad"},
+        "Bad": {"Type": "Fail", "Error": "ContextMissing"},
+        "T": {"Type": "Task", "Resource": arn("echo"),
+            "ResultSelector": {"state.$": "$$.State.Name", "retry.$": "$$.State.RetryCount"},
+            "ResultPath": "$.task", "End": true}}});
+    let sm = engine
+        .create_state_machine("ctx", &def.to_string())
+        .unwrap();
+    let s = engine
+        .start_execution(&sm, Some("run-7"), json!({"job": "j1"}))
+        .await
+        .unwrap();
+    let done = engine.wait(&s.execution_arn).await.unwrap();
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+    let out = done.output_json().unwrap();
+    assert_eq!(out["plain"], json!({"k": 1}));
+    assert_eq!(
+        out["ctx"],
+        json!({"name": "Ctx", "exec": "run-7", "input": "j1", "fmt": "ctx@Ctx"})
+    );
+    assert_eq!(out["task"], json!({"state": "T", "retry": 0}));
+}
