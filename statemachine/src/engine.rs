@@ -368,8 +368,9 @@ impl EngineInner {
         let _ = self.status_tx.send(change);
     }
 
-    pub(crate) fn handlers(&self) -> HandlerRegistry {
-        lock(&self.handlers).clone()
+    /// The handler of `function_name` (looked up without copying the registry).
+    pub(crate) fn handler(&self, function_name: &str) -> Option<Arc<dyn crate::TaskHandler>> {
+        lock(&self.handlers).get(function_name)
     }
 
     /// Called when a run's task returns. A run that stopped without a terminal status (its

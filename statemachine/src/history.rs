@@ -148,3 +148,162 @@ mod tests {
         assert_eq!(v["previousEventId"], 0);
     }
 }
+
+/// The details of an event the engine records. The frequent shapes are kept typed, so that
+/// recording a transition builds no JSON map; [`EventDetails::to_map`] gives the map a reader
+/// sees, and [`EventDetails::to_json`] the same map's text.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum EventDetails {
+    None,
+    Map(Map<String, Value>),
+    /// `{"input", "inputDetails": {"truncated": false}, "name"}`
+    StateEntered {
+        input: String,
+        name: String,
+    },
+    /// `{"name", "output", "outputDetails": {"truncated": false}}`
+    StateExited {
+        name: String,
+        output: String,
+    },
+    /// `{"index", "name"}`
+    MapIteration {
+        index: usize,
+        name: String,
+    },
+}
+
+impl From<Option<Map<String, Value>>> for EventDetails {
+    fn from(d: Option<Map<String, Value>>) -> Self {
+        match d {
+            Some(m) => EventDetails::Map(m),
+            None => EventDetails::None,
+        }
+    }
+}
+
+/// `{"truncated": false}` as a serde struct, for writing without building a map.
+#[derive(Serialize)]
+struct NotTruncated {
+    truncated: bool,
+}
+
+const NOT_TRUNCATED: NotTruncated = NotTruncated { truncated: false };
+
+#[derive(Serialize)]
+struct EnteredJson<'a> {
+    input: &'a str,
+    #[serde(rename = "inputDetails")]
+    input_details: NotTruncated,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct ExitedJson<'a> {
+    name: &'a str,
+    output: &'a str,
+    #[serde(rename = "outputDetails")]
+    output_details: NotTruncated,
+}
+
+#[derive(Serialize)]
+struct IterationJson<'a> {
+    index: usize,
+    name: &'a str,
+}
+
+impl EventDetails {
+    /// [`EventDetails::to_map`] without a copy of a map.
+    pub(crate) fn into_map(self) -> Option<Map<String, Value>> {
+        match self {
+            EventDetails::Map(m) => Some(m),
+            other => other.to_map(),
+        }
+    }
+
+    /// The details object, members in the order AWS writes them.
+    pub(crate) fn to_map(&self) -> Option<Map<String, Value>> {
+        let mut m = Map::new();
+        match self {
+            EventDetails::None => return None,
+            EventDetails::Map(map) => return Some(map.clone()),
+            EventDetails::StateEntered { input, name } => {
+                m.insert("input".into(), Value::String(input.clone()));
+                m.insert("inputDetails".into(), not_truncated());
+                m.insert("name".into(), Value::String(name.clone()));
+            }
+            EventDetails::StateExited { name, output } => {
+                m.insert("name".into(), Value::String(name.clone()));
+                m.insert("output".into(), Value::String(output.clone()));
+                m.insert("outputDetails".into(), not_truncated());
+            }
+            EventDetails::MapIteration { index, name } => {
+                m.insert("index".into(), Value::from(*index));
+                m.insert("name".into(), Value::String(name.clone()));
+            }
+        }
+        Some(m)
+    }
+
+    /// The details as JSON text (what the SQLite store keeps), `None` without details.
+    pub(crate) fn to_json(&self) -> Result<Option<String>, serde_json::Error> {
+        Ok(Some(match self {
+            EventDetails::None => return Ok(None),
+            EventDetails::Map(map) => serde_json::to_string(map)?,
+            EventDetails::StateEntered { input, name } => serde_json::to_string(&EnteredJson {
+                input,
+                input_details: NOT_TRUNCATED,
+                name,
+            })?,
+            EventDetails::StateExited { name, output } => serde_json::to_string(&ExitedJson {
+                name,
+                output,
+                output_details: NOT_TRUNCATED,
+            })?,
+            EventDetails::MapIteration { index, name } => serde_json::to_string(&IterationJson {
+                index: *index,
+                name,
+            })?,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod details_tests {
+    use super::*;
+
+    /// The typed shapes read back (map and text) exactly as the maps they stand for.
+    #[test]
+    fn typed_details_equal_their_maps() {
+        let cases = [
+            EventDetails::StateEntered {
+                input: "{\"a\":\"\\u00e9\\\"\"}".into(),
+                name: "S \"1\"".into(),
+            },
+            EventDetails::StateExited {
+                name: "S".into(),
+                output: "[1,2]".into(),
+            },
+            EventDetails::MapIteration {
+                index: 7,
+                name: "M".into(),
+            },
+        ];
+        let expected = [
+            serde_json::json!({"input": "{\"a\":\"\\u00e9\\\"\"}", "inputDetails": {"truncated": false}, "name": "S \"1\""}),
+            serde_json::json!({"name": "S", "output": "[1,2]", "outputDetails": {"truncated": false}}),
+            serde_json::json!({"index": 7, "name": "M"}),
+        ];
+        for (d, want) in cases.iter().zip(expected) {
+            let map = d.to_map().unwrap();
+            assert_eq!(Value::Object(map.clone()), want);
+            let text = d.to_json().unwrap().unwrap();
+            assert_eq!(
+                text,
+                serde_json::to_string(&map).unwrap(),
+                "same text, same order"
+            );
+        }
+        assert_eq!(EventDetails::None.to_json().unwrap(), None);
+    }
+}

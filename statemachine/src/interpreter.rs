@@ -22,14 +22,16 @@ use crate::definition::{
 };
 use crate::engine::{EngineError, EngineInner, ExecutionStatus, ExecutionStatusChange};
 use crate::handler::{InvocationContext, TaskFailure, lambda_function_name};
-use crate::history::{HistoryEvent, MAX_HISTORY_EVENTS, MAX_PAYLOAD_BYTES, not_truncated};
+use crate::history::{
+    EventDetails, HistoryEvent, MAX_HISTORY_EVENTS, MAX_PAYLOAD_BYTES, not_truncated,
+};
 use crate::payload::{
     Scope, StateError, apply_template, merge_result, merge_result_owned, resolve,
     select_path_owned, select_path_ref, to_text,
 };
 use crate::query::{self, StatesVar};
 use crate::retry::{delay_seconds, find_catcher, find_retrier, to_duration};
-use crate::store::{ExecutionKey, ExecutionRecord, StatusUpdate, StoredEvent};
+use crate::store::{ExecutionKey, ExecutionRecord, RecordedEvent, StatusUpdate, StoredEvent};
 
 mod jsonata_states;
 
@@ -152,6 +154,20 @@ fn iso(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// `PassStateAborted`, `TaskStateAborted`, … for a state type name.
+fn aborted_event_type(type_name: &str) -> &'static str {
+    match type_name {
+        "Pass" => "PassStateAborted",
+        "Task" => "TaskStateAborted",
+        "Choice" => "ChoiceStateAborted",
+        "Wait" => "WaitStateAborted",
+        "Succeed" => "SucceedStateAborted",
+        "Parallel" => "ParallelStateAborted",
+        "Map" => "MapStateAborted",
+        _ => "FailStateAborted",
+    }
+}
+
 /// Event types that belong to the execution, not to a thread: never replayed.
 fn is_execution_event(ty: &str) -> bool {
     ty.starts_with("Execution")
@@ -166,21 +182,19 @@ impl Run {
         let input: Value = serde_json::from_str(&setup.input_text)
             .map_err(|e| EngineError::InvalidExecutionInput(e.to_string()))?;
         let now = engine.clock.now();
-        let started = HistoryEvent {
+        let started = RecordedEvent {
             timestamp: now,
-            event_type: "ExecutionStarted".into(),
+            event_type: "ExecutionStarted",
             id: 1,
             previous_event_id: 0,
             details: details(vec![
                 ("input", Value::String(setup.input_text.clone())),
                 ("inputDetails", not_truncated()),
                 ("roleArn", Value::String(engine.role_arn.clone())),
-                ("stateMachineAliasArn", Value::Null),
             ])
-            .map(|mut d| {
-                d.remove("stateMachineAliasArn");
-                d
-            }),
+            .into(),
+            scope: String::new(),
+            replayable: true,
         };
         let rec = ExecutionRecord {
             arn: setup.arn.clone(),
@@ -198,14 +212,7 @@ impl Run {
             redrive_date: None,
             seq: 0,
         };
-        let seq = engine.store.insert_execution(
-            &rec,
-            StoredEvent {
-                event: started,
-                scope: String::new(),
-                replayable: true,
-            },
-        )?;
+        let seq = engine.store.insert_execution(&rec, started)?;
         let run = Arc::new(Run {
             engine,
             arn: setup.arn,
@@ -278,14 +285,12 @@ impl Run {
         let retired = retired_for_redrive(&events);
         let now = engine.clock.now();
         let last = events.iter().map(|e| e.event.id).max().unwrap_or(0);
-        let redriven = StoredEvent {
-            event: HistoryEvent {
-                timestamp: now,
-                event_type: "ExecutionRedriven".into(),
-                id: last + 1,
-                previous_event_id: last,
-                details: details(vec![("redriveCount", json!(rec.redrive_count + 1))]),
-            },
+        let redriven = RecordedEvent {
+            timestamp: now,
+            event_type: "ExecutionRedriven",
+            id: last + 1,
+            previous_event_id: last,
+            details: details(vec![("redriveCount", json!(rec.redrive_count + 1))]).into(),
             scope: String::new(),
             replayable: false,
         };
@@ -381,7 +386,7 @@ impl Run {
         &self,
         id: i64,
         prev: i64,
-        ty: &str,
+        ty: &'static str,
         status: ExecutionStatus,
         output: Option<String>,
         error: Option<String>,
@@ -401,14 +406,12 @@ impl Run {
         if let Some(c) = &cause {
             d.insert("cause".into(), Value::String(c.clone()));
         }
-        let ev = StoredEvent {
-            event: HistoryEvent {
-                timestamp: now,
-                event_type: ty.to_string(),
-                id,
-                previous_event_id: prev,
-                details: Some(d),
-            },
+        let ev = RecordedEvent {
+            timestamp: now,
+            event_type: ty,
+            id,
+            previous_event_id: prev,
+            details: EventDetails::Map(d),
             scope: String::new(),
             replayable: true,
         };
@@ -511,7 +514,7 @@ impl Run {
 
     fn terminate(
         &self,
-        ty: &str,
+        ty: &'static str,
         status: ExecutionStatus,
         output: Option<String>,
         error: Option<String>,
@@ -538,8 +541,8 @@ impl Run {
     fn emit(
         &self,
         th: &mut Thread,
-        ty: &str,
-        d: Option<Map<String, Value>>,
+        ty: &'static str,
+        d: impl Into<EventDetails>,
     ) -> Result<HistoryEvent, Flow> {
         let ev = self.emit_at(th, th.prev, ty, d)?;
         if !th.silent {
@@ -553,8 +556,8 @@ impl Run {
     fn emit_durable(
         &self,
         th: &mut Thread,
-        ty: &str,
-        d: Option<Map<String, Value>>,
+        ty: &'static str,
+        d: impl Into<EventDetails>,
     ) -> Result<HistoryEvent, Flow> {
         let ev = self.record(th, th.prev, ty, d, Commit::Now)?;
         if !th.silent {
@@ -568,8 +571,8 @@ impl Run {
         &self,
         th: &Thread,
         prev: i64,
-        ty: &str,
-        d: Option<Map<String, Value>>,
+        ty: &'static str,
+        d: impl Into<EventDetails>,
     ) -> Result<HistoryEvent, Flow> {
         self.record(th, prev, ty, d, Commit::Buffered)
     }
@@ -581,8 +584,8 @@ impl Run {
         &self,
         th: &Thread,
         prev: i64,
-        ty: &str,
-        d: Option<Map<String, Value>>,
+        ty: &'static str,
+        d: impl Into<EventDetails>,
         commit: Commit,
     ) -> Result<HistoryEvent, Flow> {
         let now = self.engine.clock.now();
@@ -592,7 +595,7 @@ impl Run {
                 event_type: ty.to_string(),
                 id: 0,
                 previous_event_id: prev,
-                details: d,
+                details: d.into().into_map(),
             });
         }
         let mut log = lock(&self.log);
@@ -620,14 +623,12 @@ impl Run {
             ))));
         }
         log.next_id += 1;
-        let stored = StoredEvent {
-            event: HistoryEvent {
-                timestamp: now,
-                event_type: ty.to_string(),
-                id,
-                previous_event_id: prev,
-                details: d,
-            },
+        let stored = RecordedEvent {
+            timestamp: now,
+            event_type: ty,
+            id,
+            previous_event_id: prev,
+            details: d.into(),
             scope: th.scope.clone(),
             replayable: true,
         };
@@ -767,11 +768,10 @@ impl Run {
         let entered = self.emit(
             th,
             state.entered_event_type(),
-            details(vec![
-                ("input", Value::String(to_text(&input))),
-                ("inputDetails", not_truncated()),
-                ("name", Value::String(state.name.clone())),
-            ]),
+            EventDetails::StateEntered {
+                input: to_text(&input),
+                name: state.name.clone(),
+            },
         )?;
         th.set_current(Some(ty));
         th.assigned = None;
@@ -809,18 +809,20 @@ impl Run {
             }
             let assigned = th.assigned.take();
             let replayed = self.replaying(th);
-            let exited = self.emit(th, state.exited_event_type(), {
-                let mut d = details(vec![
-                    ("name", Value::String(state.name.clone())),
-                    ("output", Value::String(text)),
-                    ("outputDetails", not_truncated()),
-                ]);
-                if let (Some(d), Some(a)) = (d.as_mut(), assigned) {
-                    d.insert("assignedVariables".into(), Value::Object(a));
-                    d.insert("assignedVariablesDetails".into(), not_truncated());
-                }
-                d
-            })?;
+            let exited_details = match assigned {
+                None => EventDetails::StateExited {
+                    name: state.name.clone(),
+                    output: text,
+                },
+                Some(a) => EventDetails::Map(Map::from_iter([
+                    ("name".to_string(), Value::String(state.name.clone())),
+                    ("output".to_string(), Value::String(text)),
+                    ("outputDetails".to_string(), not_truncated()),
+                    ("assignedVariables".to_string(), Value::Object(a)),
+                    ("assignedVariablesDetails".to_string(), not_truncated()),
+                ])),
+            };
+            let exited = self.emit(th, state.exited_event_type(), exited_details)?;
             if replayed {
                 adopt_recorded_exit(&exited, &mut output, th);
             }
@@ -1106,10 +1108,10 @@ impl Run {
             let started = err.error != "States.Runtime";
             match state.kind {
                 StateKind::Parallel { .. } if started => {
-                    self.emit(th, "ParallelStateFailed", None)?;
+                    self.emit(th, "ParallelStateFailed", EventDetails::None)?;
                 }
                 StateKind::Map(_) if started => {
-                    self.emit(th, "MapStateFailed", None)?;
+                    self.emit(th, "MapStateFailed", EventDetails::None)?;
                 }
                 _ => {}
             }
@@ -1306,7 +1308,7 @@ impl Run {
         deadline: Option<DateTime<Utc>>,
     ) -> Outcome {
         let function = kind.function_name();
-        let handler = self.engine.handlers().get(&function);
+        let handler = self.engine.handler(&function);
         let Some(handler) = handler else {
             return Outcome::Failed(kind.not_found(
                 &function,
@@ -1403,7 +1405,7 @@ impl Run {
         visit: u32,
         attempt: u32,
     ) -> Result<Value, Flow> {
-        self.emit(th, "ParallelStateStarted", None)?;
+        self.emit(th, "ParallelStateStarted", EventDetails::None)?;
         let base = th.prev;
         let mut children: Vec<Thread> = (0..branches.len())
             .map(|i| {
@@ -1427,14 +1429,14 @@ impl Run {
         match futures::future::try_join_all(futs).await {
             Ok(results) => {
                 let g = self.last_event_id();
-                self.emit_at(th, g, "ParallelStateSucceeded", None)?;
+                self.emit_at(th, g, "ParallelStateSucceeded", EventDetails::None)?;
                 th.prev = g;
                 Ok(Value::Array(results))
             }
             Err((Flow::Halt, _, _)) => Err(Flow::Halt),
             Err((Flow::Fail(e), last, failed_in)) => {
                 if let Some(ty) = failed_in.filter(|t| *t != "Fail") {
-                    self.emit_at(th, last, &format!("{ty}StateAborted"), None)?;
+                    self.emit_at(th, last, aborted_event_type(ty), EventDetails::None)?;
                 }
                 for s in statuses.iter().flatten() {
                     let (finished, current) = {
@@ -1442,7 +1444,7 @@ impl Run {
                         (g.finished, g.current)
                     };
                     if !finished && let Some(ty) = current {
-                        self.emit_at(th, last, &format!("{ty}StateAborted"), None)?;
+                        self.emit_at(th, last, aborted_event_type(ty), EventDetails::None)?;
                     }
                 }
                 th.prev = last;
@@ -1558,11 +1560,11 @@ impl Run {
         Ok((inputs, max_concurrency))
     }
 
-    fn iteration_details(state: &State, i: usize) -> Option<Map<String, Value>> {
-        details(vec![
-            ("index", json!(i)),
-            ("name", Value::String(state.name.clone())),
-        ])
+    fn iteration_details(state: &State, i: usize) -> EventDetails {
+        EventDetails::MapIteration {
+            index: i,
+            name: state.name.clone(),
+        }
     }
 
     async fn run_map_sequential(
@@ -1602,7 +1604,12 @@ impl Run {
                         Self::iteration_details(state, i),
                     )?;
                     if let Some(ty) = lock_current(&child).filter(|t| *t != "Fail") {
-                        self.emit_at(&child, child.prev, &format!("{ty}StateAborted"), None)?;
+                        self.emit_at(
+                            &child,
+                            child.prev,
+                            aborted_event_type(ty),
+                            EventDetails::None,
+                        )?;
                     }
                     th.prev = child.prev;
                     return Err(Flow::Fail(e));
@@ -1610,7 +1617,7 @@ impl Run {
             }
         }
         let g = self.last_event_id();
-        self.emit_at(th, g, "MapStateSucceeded", None)?;
+        self.emit_at(th, g, "MapStateSucceeded", EventDetails::None)?;
         th.prev = g;
         Ok(Value::Array(results))
     }
@@ -1675,7 +1682,7 @@ impl Run {
         match futures::future::try_join_all(futs).await {
             Ok(results) => {
                 let g = self.last_event_id();
-                self.emit_at(th, g, "MapStateSucceeded", None)?;
+                self.emit_at(th, g, "MapStateSucceeded", EventDetails::None)?;
                 th.prev = g;
                 Ok(Value::Array(results))
             }
@@ -1689,7 +1696,7 @@ impl Run {
                         Self::iteration_details(state, i),
                     )?;
                     if let Some(ty) = current.filter(|t| *t != "Fail") {
-                        self.emit_at(th, last, &format!("{ty}StateAborted"), None)?;
+                        self.emit_at(th, last, aborted_event_type(ty), EventDetails::None)?;
                     }
                     for (j, s) in statuses.iter().enumerate() {
                         let Some(s) = s else { continue };
@@ -1705,7 +1712,7 @@ impl Run {
                                 Self::iteration_details(state, j),
                             )?;
                             if let Some(ty) = cur {
-                                self.emit_at(th, last, &format!("{ty}StateAborted"), None)?;
+                                self.emit_at(th, last, aborted_event_type(ty), EventDetails::None)?;
                             }
                         }
                     }
@@ -1758,15 +1765,15 @@ impl Run {
             }
         }
         if failures > tolerated {
-            self.emit(th, "MapRunFailed", None)?;
+            self.emit(th, "MapRunFailed", EventDetails::None)?;
             return Err(Flow::Fail(StateError::new(
                 "States.ExceedToleratedFailureThreshold",
                 "The specified tolerated failure threshold was exceeded",
             )));
         }
         let _ = (first_error, started);
-        self.emit(th, "MapRunSucceeded", None)?;
-        self.emit_at(th, th.prev, "MapStateSucceeded", None)?;
+        self.emit(th, "MapRunSucceeded", EventDetails::None)?;
+        self.emit_at(th, th.prev, "MapStateSucceeded", EventDetails::None)?;
         Ok(Value::Array(results))
     }
 }

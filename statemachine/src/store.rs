@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::{Map, Value};
 
-use crate::history::HistoryEvent;
+use crate::history::{EventDetails, HistoryEvent};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -75,12 +75,12 @@ struct SqliteStore {
 /// order.
 #[derive(Default)]
 struct Pending {
-    events: Vec<(i64, StoredEvent)>,
+    events: Vec<(i64, RecordedEvent)>,
     oldest: Option<Instant>,
 }
 
 impl Pending {
-    fn push(&mut self, seq: i64, ev: StoredEvent) {
+    fn push(&mut self, seq: i64, ev: RecordedEvent) {
         if self.events.is_empty() {
             self.oldest = Some(Instant::now());
         }
@@ -133,11 +133,11 @@ struct MemStore {
     executions: HashMap<String, ExecutionRecord>,
     order: Vec<String>,
     /// By execution `seq`, which is `order`'s index + 1.
-    events: Vec<Vec<StoredEvent>>,
+    events: Vec<Vec<RecordedEvent>>,
 }
 
 impl MemStore {
-    fn history_mut(&mut self, seq: i64) -> Option<&mut Vec<StoredEvent>> {
+    fn history_mut(&mut self, seq: i64) -> Option<&mut Vec<RecordedEvent>> {
         let i = usize::try_from(seq).ok()?.checked_sub(1)?;
         self.events.get_mut(i)
     }
@@ -195,6 +195,34 @@ pub(crate) struct StoredEvent {
     pub event: HistoryEvent,
     pub scope: String,
     pub replayable: bool,
+}
+
+/// An event as the engine records it; reads give it back as a [`StoredEvent`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RecordedEvent {
+    pub id: i64,
+    pub previous_event_id: i64,
+    pub timestamp: DateTime<Utc>,
+    pub event_type: &'static str,
+    pub details: EventDetails,
+    pub scope: String,
+    pub replayable: bool,
+}
+
+impl RecordedEvent {
+    fn to_stored(&self) -> StoredEvent {
+        StoredEvent {
+            event: HistoryEvent {
+                timestamp: self.timestamp,
+                event_type: self.event_type.to_string(),
+                id: self.id,
+                previous_event_id: self.previous_event_id,
+                details: self.details.to_map(),
+            },
+            scope: self.scope.clone(),
+            replayable: self.replayable,
+        }
+    }
 }
 
 /// The terminal (or re-opened) status written together with an event.
@@ -355,7 +383,7 @@ impl HistoryStore {
     pub(crate) fn insert_execution(
         &self,
         rec: &ExecutionRecord,
-        first: StoredEvent,
+        first: RecordedEvent,
     ) -> Result<i64, StoreError> {
         match &self.backend {
             Backend::Sqlite(c) => lock(c).write(|tx| {
@@ -462,7 +490,7 @@ impl HistoryStore {
     pub(crate) fn append_event(
         &self,
         exec: ExecutionKey<'_>,
-        ev: StoredEvent,
+        ev: RecordedEvent,
         status: Option<&StatusUpdate>,
     ) -> Result<(), StoreError> {
         match &self.backend {
@@ -490,7 +518,7 @@ impl HistoryStore {
 
     /// Appends the event of a pure transition: buffered, written with the next durable write
     /// (see the module documentation) or when the group-commit bound is reached.
-    pub(crate) fn buffer_event(&self, seq: i64, ev: StoredEvent) -> Result<(), StoreError> {
+    pub(crate) fn buffer_event(&self, seq: i64, ev: RecordedEvent) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(c) => {
                 let mut store = lock(c);
@@ -522,7 +550,7 @@ impl HistoryStore {
         exec: ExecutionKey<'_>,
         retired_ids: &[i64],
         redrive_date: DateTime<Utc>,
-        ev: StoredEvent,
+        ev: RecordedEvent,
     ) -> Result<(), StoreError> {
         let arn = exec.arn;
         match &self.backend {
@@ -545,7 +573,7 @@ impl HistoryStore {
                 let mut m = lock(m);
                 if let Some(events) = m.history_mut(exec.seq) {
                     for e in events.iter_mut() {
-                        if retired_ids.contains(&e.event.id) {
+                        if retired_ids.contains(&e.id) {
                             e.replayable = false;
                         }
                     }
@@ -617,7 +645,9 @@ impl HistoryStore {
                 let Some(seq) = m.executions.get(arn).map(|r| r.seq) else {
                     return Ok(Vec::new());
                 };
-                Ok(m.history_mut(seq).map(|h| h.clone()).unwrap_or_default())
+                Ok(m.history_mut(seq)
+                    .map(|h| h.iter().map(RecordedEvent::to_stored).collect())
+                    .unwrap_or_default())
             }
         }
     }
@@ -659,25 +689,25 @@ const INSERT_EVENT: &str =
     "INSERT INTO history (execution, id, previous_id, ts_ms, type, details, scope, replayable)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
-fn insert_event_sql(tx: &Transaction<'_>, seq: i64, ev: &StoredEvent) -> Result<(), StoreError> {
+fn insert_event_sql(tx: &Transaction<'_>, seq: i64, ev: &RecordedEvent) -> Result<(), StoreError> {
     insert_event(&mut tx.prepare_cached(INSERT_EVENT)?, seq, ev)
 }
 
 fn insert_event(
     insert: &mut rusqlite::CachedStatement<'_>,
     seq: i64,
-    ev: &StoredEvent,
+    ev: &RecordedEvent,
 ) -> Result<(), StoreError> {
-    let details = match &ev.event.details {
-        Some(d) => Some(serde_json::to_string(d).map_err(|e| StoreError::Corrupt(e.to_string()))?),
-        None => None,
-    };
+    let details = ev
+        .details
+        .to_json()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     insert.execute(params![
         seq,
-        ev.event.id,
-        ev.event.previous_event_id,
-        ms(&ev.event.timestamp),
-        ev.event.event_type,
+        ev.id,
+        ev.previous_event_id,
+        ms(&ev.timestamp),
+        ev.event_type,
         details,
         ev.scope,
         i64::from(ev.replayable)
@@ -717,15 +747,13 @@ impl std::fmt::Debug for HistoryStore {
 mod tests {
     use super::*;
 
-    fn event(id: i64, ty: &str) -> StoredEvent {
-        StoredEvent {
-            event: HistoryEvent {
-                timestamp: from_ms(1_700_000_000_000 + id),
-                event_type: ty.into(),
-                id,
-                previous_event_id: id - 1,
-                details: Some(Map::from_iter([("name".to_string(), Value::from("A"))])),
-            },
+    fn event(id: i64, ty: &'static str) -> RecordedEvent {
+        RecordedEvent {
+            id,
+            previous_event_id: id - 1,
+            timestamp: from_ms(1_700_000_000_000 + id),
+            event_type: ty,
+            details: EventDetails::Map(Map::from_iter([("name".to_string(), Value::from("A"))])),
             scope: String::new(),
             replayable: true,
         }
