@@ -245,26 +245,47 @@ impl EventDetails {
         Some(m)
     }
 
-    /// The details as JSON text (what the SQLite store keeps), `None` without details.
+    /// The details as JSON text, `None` without details.
+    #[cfg(test)]
     pub(crate) fn to_json(&self) -> Result<Option<String>, serde_json::Error> {
-        Ok(Some(match self {
-            EventDetails::None => return Ok(None),
-            EventDetails::Map(map) => serde_json::to_string(map)?,
-            EventDetails::StateEntered { input, name } => serde_json::to_string(&EnteredJson {
-                input,
-                input_details: NOT_TRUNCATED,
-                name,
-            })?,
-            EventDetails::StateExited { name, output } => serde_json::to_string(&ExitedJson {
-                name,
-                output,
-                output_details: NOT_TRUNCATED,
-            })?,
-            EventDetails::MapIteration { index, name } => serde_json::to_string(&IterationJson {
-                index: *index,
-                name,
-            })?,
-        }))
+        if *self == EventDetails::None {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        self.write_json(&mut out)?;
+        Ok(String::from_utf8(out).ok())
+    }
+
+    /// Writes the details as JSON (`null` without details), as the map
+    /// [`EventDetails::to_map`] gives would be written.
+    pub(crate) fn write_json(&self, out: impl std::io::Write) -> Result<(), serde_json::Error> {
+        match self {
+            EventDetails::None => serde_json::to_writer(out, &Value::Null),
+            EventDetails::Map(map) => serde_json::to_writer(out, map),
+            EventDetails::StateEntered { input, name } => serde_json::to_writer(
+                out,
+                &EnteredJson {
+                    input,
+                    input_details: NOT_TRUNCATED,
+                    name,
+                },
+            ),
+            EventDetails::StateExited { name, output } => serde_json::to_writer(
+                out,
+                &ExitedJson {
+                    name,
+                    output,
+                    output_details: NOT_TRUNCATED,
+                },
+            ),
+            EventDetails::MapIteration { index, name } => serde_json::to_writer(
+                out,
+                &IterationJson {
+                    index: *index,
+                    name,
+                },
+            ),
+        }
     }
 }
 
