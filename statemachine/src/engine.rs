@@ -684,25 +684,18 @@ impl Engine {
         })
     }
 
-    /// The whole history in ascending order.
+    /// The whole history in ascending order (one read of the store, not one per page).
     pub fn history(&self, arn: &str) -> Result<Vec<HistoryEvent>, EngineError> {
-        let mut all = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self.get_execution_history(
-                arn,
-                HistoryQuery {
-                    reverse_order: false,
-                    max_results: Some(1000),
-                    next_token: token,
-                },
-            )?;
-            all.extend(page.events);
-            match page.next_token {
-                Some(t) => token = Some(t),
-                None => return Ok(all),
-            }
+        if self.inner.store.get_execution(arn)?.is_none() {
+            return Err(EngineError::ExecutionDoesNotExist(arn.to_string()));
         }
+        Ok(self
+            .inner
+            .store
+            .events(arn)?
+            .into_iter()
+            .map(|e| e.event)
+            .collect())
     }
 
     /// Waits until the execution is no longer RUNNING.

@@ -3,8 +3,10 @@
 //! every call) against variants of it, on a fresh SQLite file per variant. It shows how much
 //! each proposed change to the store would buy before anyone edits the engine.
 //!
-//! The schema, pragmas and statement below copy `src/store.rs` as of this writing; if the
-//! store changes, this experiment describes the old pattern.
+//! The schema, pragmas and statement below copy `src/store.rs` as it was before group
+//! commit (one `events` row per event, one transaction each); the store has since moved to
+//! group commit and history chunks (see `docs/BENCHMARKS-ENGINE.md`), so this experiment keeps
+//! describing the old pattern and the variants that were weighed against it.
 
 use std::path::Path;
 use std::time::Instant;
