@@ -304,9 +304,10 @@ fn build_engine(mode: Mode, dir: &Path) -> Result<Engine, BenchError> {
 /// How many times `Engine::wait` returned a stale RUNNING description (see `wait_until_done`).
 static STALE_WAITS: AtomicUsize = AtomicUsize::new(0);
 
-/// `Engine::wait`, tolerating its race: when the run finishes between wait's status read and
-/// its check of the running set, wait returns the RUNNING description it read before. A
-/// second call then sees the terminal status. Counted, and reported on stderr.
+/// `Engine::wait`, checked: it used to return a stale RUNNING description when the run finished
+/// between its status read and its look at the running set (fixed; unit test
+/// `engine::tests::wait_reports_a_run_that_ends_between_its_two_looks`). Should it happen
+/// again, a second call sees the terminal status; the count is reported on stderr.
 async fn wait_until_done(engine: &Engine, arn: &str) -> Result<ExecutionDescription, BenchError> {
     for _ in 0..3 {
         let d = engine.wait(arn).await?;
