@@ -1,9 +1,11 @@
 //! The engine: state machines, executions, their durable histories, and status changes.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{Notify, broadcast};
@@ -614,7 +616,14 @@ impl Engine {
         // unregister before it is registered.
         let mut runs = lock(&self.inner.runs);
         let task = tokio::spawn(async move {
-            driver.clone().drive().await;
+            // Handler panics are task failures (see `Run::invoke`); a panic here is an engine
+            // bug. The run still leaves the running set, so `wait` does not wait forever.
+            let driven = AssertUnwindSafe(driver.clone().drive())
+                .catch_unwind()
+                .await;
+            if driven.is_err() {
+                tracing::error!(execution = %task_arn, "the execution's driver panicked");
+            }
             inner.run_returned(&task_arn, &driver);
         });
         runs.insert(arn, RunHandle { run, task });

@@ -15,12 +15,47 @@ pub struct TaskFailure {
     pub cause: String,
 }
 
+/// The error of a handler that panicked.
+///
+/// In process, a panicking handler is what a Lambda function whose runtime crashes is on AWS
+/// (a Rust bootstrap that panics exits with status 101). Lambda answers such an invocation
+/// with an unhandled function error whose payload has `errorType` `Runtime.ExitError`, and
+/// Step Functions reports unhandled Lambda errors as `Lambda.Unknown` ("Unhandled errors in
+/// Lambda are reported as `Lambda.Unknown` in the error output. These include out-of-memory
+/// errors and function timeouts": Step Functions developer guide, "Handle Lambda service
+/// exceptions"). So the error is `Lambda.Unknown`, matched by `States.ALL` and
+/// `States.TaskFailed`, and the cause keeps Lambda's `Runtime.ExitError` payload.
+pub const HANDLER_CRASHED_ERROR: &str = "Lambda.Unknown";
+
 impl TaskFailure {
     pub fn new(error: impl Into<String>, cause: impl Into<String>) -> Self {
         TaskFailure {
             error: error.into(),
             cause: cause.into(),
         }
+    }
+
+    /// The failure reported for a handler that panicked with `panic` (the payload
+    /// `catch_unwind` returns): [`HANDLER_CRASHED_ERROR`], with the cause Lambda's payload for a
+    /// crashed runtime, its message naming the panic.
+    pub fn from_panic(panic: &(dyn std::any::Any + Send)) -> Self {
+        let message = panic_message(panic);
+        let payload = serde_json::json!({
+            "errorType": "Runtime.ExitError",
+            "errorMessage": format!("Runtime exited with error: panic: {message}"),
+        });
+        TaskFailure::new(HANDLER_CRASHED_ERROR, payload.to_string())
+    }
+}
+
+/// The text of a panic payload (`panic!` with a literal or with format arguments).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = panic.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s
+    } else {
+        "a panic without a message"
     }
 }
 
@@ -123,6 +158,25 @@ pub fn lambda_function_name(reference: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panic_becomes_lambda_unknown_with_the_runtime_exit_payload() {
+        let caught = std::panic::catch_unwind(|| panic!("bad {}", "input")).unwrap_err();
+        let f = TaskFailure::from_panic(caught.as_ref());
+        assert_eq!(f.error, "Lambda.Unknown");
+        let payload: serde_json::Value = serde_json::from_str(&f.cause).unwrap();
+        assert_eq!(payload["errorType"], "Runtime.ExitError");
+        assert_eq!(
+            payload["errorMessage"],
+            "Runtime exited with error: panic: bad input"
+        );
+        let literal = std::panic::catch_unwind(|| panic!("plain")).unwrap_err();
+        assert!(
+            TaskFailure::from_panic(literal.as_ref())
+                .cause
+                .contains("panic: plain")
+        );
+    }
 
     #[test]
     fn function_names_from_arns() {

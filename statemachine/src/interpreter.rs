@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -1324,7 +1325,21 @@ impl Run {
             retry_count,
         };
         let _ = th;
-        let call = handler.invoke(payload, ctx);
+        // A panicking handler is a crashed Lambda runtime, not a crashed execution: caught
+        // here it becomes a task failure that Retry and Catch see. The call itself is inside
+        // the guarded future, so a handler that panics before returning its future is caught
+        // too. Unwind safety: the handler's state is its own; the engine's (the thread, the
+        // run) is not touched while the handler runs.
+        let call = AssertUnwindSafe(async move { handler.invoke(payload, ctx).await })
+            .catch_unwind()
+            .map(|r| {
+                r.unwrap_or_else(|panic| {
+                    let failure = TaskFailure::from_panic(panic.as_ref());
+                    tracing::error!(execution = %self.arn, function = %function,
+                        cause = %failure.cause, "task handler panicked");
+                    Err(failure)
+                })
+            });
         let res = match deadline {
             Some(d) => {
                 let sleep = self.engine.clock.sleep_until(d);

@@ -41,7 +41,9 @@ pub use engine::{
     Engine, EngineBuilder, EngineError, ExecutionDescription, ExecutionStatus,
     ExecutionStatusChange, StartedExecution,
 };
-pub use handler::{FnHandler, HandlerRegistry, InvocationContext, TaskFailure, TaskHandler};
+pub use handler::{
+    FnHandler, HANDLER_CRASHED_ERROR, HandlerRegistry, InvocationContext, TaskFailure, TaskHandler,
+};
 pub use history::{HistoryEvent, HistoryPage, HistoryQuery};
 pub use store::{GroupCommit, HistoryStore, StoreError};
 pub use validate::{Severity, ValidationDiagnostic, validate};

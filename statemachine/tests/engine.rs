@@ -11,8 +11,9 @@ use chrono::{DateTime, Utc};
 use common::*;
 use serde_json::{Value, json};
 use statemachine::{
-    Clock, EngineError, ExecutionStatus, FnHandler, HandlerRegistry, HistoryEvent, HistoryQuery,
-    InvocationContext, TaskFailure, TaskHandler, VirtualClock,
+    Clock, EngineError, ExecutionDescription, ExecutionStatus, FnHandler, HANDLER_CRASHED_ERROR,
+    HandlerRegistry, HistoryEvent, HistoryQuery, InvocationContext, TaskFailure, TaskHandler,
+    VirtualClock,
 };
 
 fn times_of(h: &[HistoryEvent], ty: &str) -> Vec<DateTime<Utc>> {
@@ -131,6 +132,82 @@ async fn uncaught_failure_fails_the_execution_with_error_and_cause() {
     assert_eq!(done.error.as_deref(), Some("Boom"));
     assert_eq!(done.cause.as_deref(), Some("why"));
     assert_eq!(types(&h).last(), Some(&"ExecutionFailed"));
+}
+
+/// Panics on every call, counting them.
+struct Panicking {
+    calls: AtomicU32,
+}
+
+#[async_trait]
+impl TaskHandler for Panicking {
+    async fn invoke(&self, _payload: Value, _ctx: InvocationContext) -> Result<Value, TaskFailure> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        panic!("handler bug");
+    }
+}
+
+/// Runs `def` with a panicking `boom` handler; a hang (the driver killed by the panic, the
+/// execution left RUNNING) fails the test instead of blocking it.
+async fn run_with_panicking_handler(def: Value) -> (ExecutionDescription, Vec<HistoryEvent>, u32) {
+    let boom = Arc::new(Panicking {
+        calls: AtomicU32::new(0),
+    });
+    let (_, engine) = virtual_engine(HandlerRegistry::new().with("boom", boom.clone()));
+    let (done, h) = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        run_to_end(&engine, &def, json!({"a": 1})),
+    )
+    .await
+    .expect("the execution hung after a handler panic");
+    (done, h, boom.calls.load(Ordering::SeqCst))
+}
+
+#[tokio::test]
+async fn a_panicking_handler_fails_the_task_as_a_crashed_lambda() {
+    let def = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": arn("boom"), "End": true}}});
+    let (done, h, calls) = run_with_panicking_handler(def).await;
+    assert_eq!(calls, 1);
+    assert_eq!(done.status, ExecutionStatus::Failed);
+    assert_eq!(done.error.as_deref(), Some(HANDLER_CRASHED_ERROR));
+    assert_eq!(HANDLER_CRASHED_ERROR, "Lambda.Unknown");
+    let cause: Value = serde_json::from_str(done.cause.as_deref().unwrap()).unwrap();
+    assert_eq!(cause["errorType"], "Runtime.ExitError");
+    assert!(
+        cause["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("handler bug")
+    );
+    assert_eq!(
+        types(&h)[2..],
+        [
+            "LambdaFunctionScheduled",
+            "LambdaFunctionStarted",
+            "LambdaFunctionFailed",
+            "ExecutionFailed"
+        ]
+    );
+    let failed = &h[4];
+    assert_eq!(failed.detail_str("error"), Some("Lambda.Unknown"));
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_retried_and_caught() {
+    let def = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": arn("boom"), "Payload.$": "$"},
+            "Retry": [{"ErrorEquals": ["Lambda.Unknown"], "IntervalSeconds": 1, "MaxAttempts": 2}],
+            "Catch": [{"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error", "Next": "Caught"}],
+            "End": true},
+        "Caught": {"Type": "Pass", "End": true}}});
+    let (done, h, calls) = run_with_panicking_handler(def).await;
+    assert_eq!(calls, 3, "one call and two retries");
+    assert_eq!(done.status, ExecutionStatus::Succeeded);
+    let out = done.output_json().unwrap();
+    assert_eq!(out["a"], 1);
+    assert_eq!(out["error"]["Error"], "Lambda.Unknown");
+    assert_eq!(types(&h).iter().filter(|t| **t == "TaskFailed").count(), 3);
 }
 
 #[tokio::test]
