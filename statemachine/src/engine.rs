@@ -9,6 +9,7 @@ use futures::FutureExt;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{Notify, broadcast};
+use tracing::Instrument;
 
 use crate::clock::{Clock, SystemClock};
 use crate::definition::{DefinitionError, StateMachineDefinition};
@@ -243,6 +244,22 @@ pub struct EngineBuilder {
     region: String,
     account_id: String,
     role_arn: Option<String>,
+    execution_span: ExecutionSpan,
+}
+
+/// Makes the span an execution's task runs in (its logs, and its handlers' logs, are inside
+/// it), from the execution's name. It is called where the execution starts running
+/// (`start_execution`, `redrive_execution`, `resume_all`), so a span it makes with a
+/// contextual parent (`info_span!`) is a child of the span current at that call: an embedder
+/// that starts executions inside its own span (say, a job's, with `job_id`) finds that span's
+/// fields on the engine's lines. Executions resumed at start-up have no such caller span;
+/// the factory is how their lines get the embedder's fields (e.g. an embedder whose execution
+/// name is its job id names the field `job_id`).
+pub type ExecutionSpan = fn(&str) -> tracing::Span;
+
+/// The default [`ExecutionSpan`]: `execution` with the field `execution` = the name.
+pub fn execution_span(name: &str) -> tracing::Span {
+    tracing::info_span!("execution", execution = %name)
 }
 
 impl Default for EngineBuilder {
@@ -254,6 +271,7 @@ impl Default for EngineBuilder {
             region: "local".into(),
             account_id: "000000000000".into(),
             role_arn: None,
+            execution_span,
         }
     }
 }
@@ -300,6 +318,12 @@ impl EngineBuilder {
         self
     }
 
+    /// The span each execution runs in (default [`execution_span`]).
+    pub fn execution_span(mut self, make: ExecutionSpan) -> Self {
+        self.execution_span = make;
+        self
+    }
+
     pub fn build(self) -> Engine {
         let (tx, _) = broadcast::channel(1024);
         let role_arn = self.role_arn.unwrap_or_else(|| {
@@ -313,6 +337,7 @@ impl EngineBuilder {
                 region: self.region,
                 account_id: self.account_id,
                 role_arn,
+                execution_span: self.execution_span,
                 runs: Mutex::new(HashMap::new()),
                 definitions: Mutex::new(HashMap::new()),
                 status_tx: tx,
@@ -332,6 +357,7 @@ pub(crate) struct EngineInner {
     pub region: String,
     pub account_id: String,
     pub role_arn: String,
+    execution_span: ExecutionSpan,
     runs: Mutex<HashMap<String, RunHandle>>,
     /// The parsed definition of each state machine, by ARN, with the text it came from:
     /// parsing (and later dropping) a large definition for every execution would cost more
@@ -607,25 +633,31 @@ impl Engine {
         })
     }
 
+    /// Drives `run` in its own task, inside the execution's span (made here, in the caller's
+    /// context: see [`ExecutionSpan`]).
     fn spawn(&self, run: Arc<Run>) {
         let arn = run.arn().to_string();
+        let span = (self.inner.execution_span)(run.name());
         let driver = run.clone();
         let inner = self.inner.clone();
         let task_arn = arn.clone();
         // Registered under the lock the task needs to unregister, so the task cannot
         // unregister before it is registered.
         let mut runs = lock(&self.inner.runs);
-        let task = tokio::spawn(async move {
-            // Handler panics are task failures (see `Run::invoke`); a panic here is an engine
-            // bug. The run still leaves the running set, so `wait` does not wait forever.
-            let driven = AssertUnwindSafe(driver.clone().drive())
-                .catch_unwind()
-                .await;
-            if driven.is_err() {
-                tracing::error!(execution = %task_arn, "the execution's driver panicked");
+        let task = tokio::spawn(
+            async move {
+                // Handler panics are task failures (see `Run::invoke`); a panic here is an
+                // engine bug. The run still leaves the running set, so `wait` returns.
+                let driven = AssertUnwindSafe(driver.clone().drive())
+                    .catch_unwind()
+                    .await;
+                if driven.is_err() {
+                    tracing::error!(execution = %task_arn, "the execution's driver panicked");
+                }
+                inner.run_returned(&task_arn, &driver);
             }
-            inner.run_returned(&task_arn, &driver);
-        });
+            .instrument(span),
+        );
         runs.insert(arn, RunHandle { run, task });
     }
 

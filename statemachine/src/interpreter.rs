@@ -312,6 +312,10 @@ impl Run {
         &self.arn
     }
 
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
     fn key(&self) -> ExecutionKey<'_> {
         ExecutionKey {
             arn: &self.arn,

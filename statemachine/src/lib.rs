@@ -38,8 +38,8 @@ pub const PIPELINE_ASL: &str = include_str!("../pipeline.asl.json");
 pub use clock::{Clock, SystemClock, VirtualClock};
 pub use definition::{DefinitionError, StateMachineDefinition, substitute};
 pub use engine::{
-    Engine, EngineBuilder, EngineError, ExecutionDescription, ExecutionStatus,
-    ExecutionStatusChange, StartedExecution,
+    Engine, EngineBuilder, EngineError, ExecutionDescription, ExecutionSpan, ExecutionStatus,
+    ExecutionStatusChange, StartedExecution, execution_span,
 };
 pub use handler::{
     FnHandler, HANDLER_CRASHED_ERROR, HandlerRegistry, InvocationContext, TaskFailure, TaskHandler,
