@@ -181,6 +181,7 @@ pub async fn run(options: RunOptions) -> Result<Job, RunError> {
     let engine = Engine::builder()
         .store(HistoryStore::in_memory())
         .handlers(runtime::stage_handlers(&deps, &observers, Duration::ZERO))
+        .execution_span(runtime::execution_span)
         .build();
     let sm_arn = runtime::create_pipeline(&engine)?;
     eprintln!("job {job_id}: {}", options.photo.display());

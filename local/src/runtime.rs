@@ -50,6 +50,14 @@ pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
     )
 }
 
+/// The span an execution runs in (`EngineBuilder::execution_span`). The local runtime names
+/// each execution after its job (`StartExecution(name = job_id)`), so the name is the job id:
+/// with this factory even an execution resumed at start-up, which no job's span started, logs
+/// its `job_id`.
+pub fn execution_span(name: &str) -> tracing::Span {
+    tracing::info_span!("execution", job_id = %name)
+}
+
 /// The execution input: deterministic for a job, so starting it twice is idempotent.
 pub fn execution_input(job_id: uuid::Uuid, upload_key: &str, species_hint: Option<&str>) -> Value {
     json!({

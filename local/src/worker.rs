@@ -598,6 +598,43 @@ mod tests {
         assert_eq!(failed.error.unwrap().code, "States.Aborted");
     }
 
+    /// The engine's own lines for an execution a message started carry the job's id: the
+    /// execution runs inside the span the worker started it in.
+    #[tokio::test]
+    async fn the_engines_lines_for_a_started_execution_carry_its_job_id() {
+        let (logs, _guard) = telemetry::capture::Captured::install();
+        let f = fixture(Duration::ZERO).await;
+        f.worker.engine.register_handler(
+            steps::StageName::ValidateImage.function_name(),
+            Arc::new(statemachine::FnHandler(
+                |_: serde_json::Value,
+                 _: statemachine::InvocationContext|
+                 -> Result<serde_json::Value, statemachine::TaskFailure> {
+                    panic!("a handler bug")
+                },
+            )),
+        );
+        let job = new_job(&f).await;
+        f.worker.queue.send(&message(&job), Utc::now()).unwrap();
+        assert_eq!(f.worker.poll_once().await.unwrap(), 1);
+        let arn = runtime::execution_arn(&f.worker.state_machine_arn, &job.job_id.to_string());
+        f.worker.engine.wait(&arn).await.unwrap();
+        let lines = logs.lines("task handler panicked");
+        assert_eq!(lines.len(), 1, "{}", logs.text());
+        let job_ids: Vec<&serde_json::Value> = lines[0]["spans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|span| span.get("job_id"))
+            .collect();
+        assert_eq!(
+            job_ids,
+            [&serde_json::json!(job.job_id.to_string())],
+            "{}",
+            lines[0]
+        );
+    }
+
     #[tokio::test]
     async fn a_message_that_cannot_be_deleted_is_logged_with_its_job() {
         let f = fixture(Duration::ZERO).await;
