@@ -113,6 +113,46 @@ impl Thread {
             lock(s).current = ty;
         }
     }
+
+    /// Marks a branch or iteration done: a sibling's failure no longer aborts it.
+    fn mark_finished(&self) {
+        if let Some(s) = &self.status {
+            lock(s).finished = true;
+        }
+    }
+}
+
+/// A child thread's status, shared with its parent so that, when one child fails, the
+/// parent can see where each sibling is.
+type SharedStatus = Option<Arc<Mutex<ChildStatus>>>;
+
+/// The threads of a Parallel state's branches or a Map state's iterations, all following
+/// the parent's current event, and their shared statuses.
+fn children(
+    th: &Thread,
+    n: usize,
+    scope: impl Fn(usize) -> String,
+) -> (Vec<Thread>, Vec<SharedStatus>) {
+    let base = th.prev;
+    let children: Vec<Thread> = (0..n).map(|i| th.child(scope(i), base)).collect();
+    let statuses = children.iter().map(|c| c.status.clone()).collect();
+    (children, statuses)
+}
+
+/// The children still inside a state (index, state type) when a sibling failed.
+fn interrupted(statuses: &[SharedStatus]) -> Vec<(usize, &'static str)> {
+    statuses
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let g = lock(s.as_ref()?);
+            if g.finished {
+                None
+            } else {
+                g.current.map(|ty| (i, ty))
+            }
+        })
+        .collect()
 }
 
 enum Step {
@@ -445,6 +485,11 @@ impl Run {
         Ok(())
     }
 
+    /// A sleep until `deadline` on the engine's clock (none without a deadline).
+    fn deadline(&self, deadline: Option<DateTime<Utc>>) -> Option<BoxFuture<'static, ()>> {
+        deadline.map(|d| self.engine.clock.sleep_until(d))
+    }
+
     /// Runs the execution to its end (or until it is closed).
     pub(crate) async fn drive(self: Arc<Self>) {
         let mut th = Thread {
@@ -463,20 +508,11 @@ impl Run {
             .def
             .timeout_seconds
             .map(|s| after_seconds(self.start_date, i64::try_from(s).unwrap_or(i64::MAX)));
-        let outcome = {
-            let fut = self.run_machine(&root, input, &mut th);
-            match deadline {
-                Some(d) => {
-                    let sleep = self.engine.clock.sleep_until(d);
-                    tokio::select! {
-                        biased;
-                        r = fut => Some(r),
-                        _ = sleep => None,
-                    }
-                }
-                None => Some(fut.await),
-            }
-        };
+        let outcome = before(
+            self.run_machine(&root, input, &mut th),
+            self.deadline(deadline),
+        )
+        .await;
         let result = match outcome {
             Some(r) => r,
             None => {
@@ -1334,28 +1370,18 @@ impl Run {
         // the guarded future, so a handler that panics before returning its future is caught
         // too. Unwind safety: the handler's state is its own; the engine's (the thread, the
         // run) is not touched while the handler runs.
-        let call = AssertUnwindSafe(async move { handler.invoke(payload, ctx).await })
-            .catch_unwind()
-            .map(|r| {
-                r.unwrap_or_else(|panic| {
-                    let failure = TaskFailure::from_panic(panic.as_ref());
-                    tracing::error!(execution = %self.arn, function = %function,
-                        cause = %failure.cause, "task handler panicked");
-                    Err(failure)
-                })
-            });
-        let res = match deadline {
-            Some(d) => {
-                let sleep = self.engine.clock.sleep_until(d);
-                tokio::select! {
-                    biased;
-                    r = call => Some(r),
-                    _ = sleep => None,
-                }
-            }
-            None => Some(call.await),
+        let call = async {
+            let caught = AssertUnwindSafe(async move { handler.invoke(payload, ctx).await })
+                .catch_unwind()
+                .await;
+            caught.unwrap_or_else(|panic| {
+                let failure = TaskFailure::from_panic(panic.as_ref());
+                tracing::error!(execution = %self.arn, function = %function,
+                    cause = %failure.cause, "task handler panicked");
+                Err(failure)
+            })
         };
-        match res {
+        match before(call, self.deadline(deadline)).await {
             None => Outcome::TimedOut,
             Some(Ok(v)) => Outcome::Succeeded(kind.wrap_result(v)),
             Some(Err(f)) => Outcome::Failed(kind.failure(f)),
@@ -1425,51 +1451,77 @@ impl Run {
         attempt: u32,
     ) -> Result<Value, Flow> {
         self.emit(th, "ParallelStateStarted", EventDetails::None)?;
-        let base = th.prev;
-        let mut children: Vec<Thread> = (0..branches.len())
-            .map(|i| {
-                th.child(
-                    format!("{}/{}#{visit}.{attempt}/b{i}", th.scope, state.name),
-                    base,
-                )
-            })
-            .collect();
-        let statuses: Vec<_> = children.iter().map(|c| c.status.clone()).collect();
+        let scope = format!("{}/{}#{visit}.{attempt}", th.scope, state.name);
+        let (mut children, statuses) = children(th, branches.len(), |i| format!("{scope}/b{i}"));
         let futs = children.iter_mut().zip(branches.iter()).map(|(child, m)| {
             let input = input.clone();
             async move {
                 let r = self.run_machine(m, input, child).await;
-                if let Some(s) = &child.status {
-                    lock(s).finished = true;
-                }
+                child.mark_finished();
                 r.map_err(|e| (e, child.prev, lock_current(child)))
             }
         });
         match futures::future::try_join_all(futs).await {
-            Ok(results) => {
-                let g = self.last_event_id();
-                self.emit_at(th, g, "ParallelStateSucceeded", EventDetails::None)?;
-                th.prev = g;
-                Ok(Value::Array(results))
-            }
+            Ok(results) => self.all_children_succeeded(th, "ParallelStateSucceeded", results),
             Err((Flow::Halt, _, _)) => Err(Flow::Halt),
             Err((Flow::Fail(e), last, failed_in)) => {
-                if let Some(ty) = failed_in.filter(|t| *t != "Fail") {
-                    self.emit_at(th, last, aborted_event_type(ty), EventDetails::None)?;
-                }
-                for s in statuses.iter().flatten() {
-                    let (finished, current) = {
-                        let g = lock(s);
-                        (g.finished, g.current)
-                    };
-                    if !finished && let Some(ty) = current {
-                        self.emit_at(th, last, aborted_event_type(ty), EventDetails::None)?;
-                    }
-                }
+                self.abort_failed_state(th, last, failed_in)?;
+                self.abort_interrupted(th, last, &statuses, None)?;
                 th.prev = last;
                 Err(Flow::Fail(e))
             }
         }
+    }
+
+    /// A Parallel or Map state whose children all succeeded: `ty` follows the last event
+    /// (whichever child wrote it), and the output is the children's results in order.
+    fn all_children_succeeded(
+        &self,
+        th: &mut Thread,
+        ty: &'static str,
+        results: Vec<Value>,
+    ) -> Result<Value, Flow> {
+        let g = self.last_event_id();
+        self.emit_at(th, g, ty, EventDetails::None)?;
+        th.prev = g;
+        Ok(Value::Array(results))
+    }
+
+    /// A child failed at event `at` while in a state of type `failed_in`: that state is
+    /// aborted, unless it is a Fail state (the failure itself).
+    fn abort_failed_state(
+        &self,
+        th: &Thread,
+        at: i64,
+        failed_in: Option<&'static str>,
+    ) -> Result<(), Flow> {
+        if let Some(ty) = failed_in.filter(|t| *t != "Fail") {
+            self.emit_at(th, at, aborted_event_type(ty), EventDetails::None)?;
+        }
+        Ok(())
+    }
+
+    /// After a child's failure at event `at`, every sibling still inside a state is aborted
+    /// there: for a Map (`map`), `MapIterationAborted` first, then the state it was in.
+    fn abort_interrupted(
+        &self,
+        th: &Thread,
+        at: i64,
+        statuses: &[SharedStatus],
+        map: Option<&State>,
+    ) -> Result<(), Flow> {
+        for (i, ty) in interrupted(statuses) {
+            if let Some(state) = map {
+                self.emit_at(
+                    th,
+                    at,
+                    "MapIterationAborted",
+                    Self::iteration_details(state, i),
+                )?;
+            }
+            self.emit_at(th, at, aborted_event_type(ty), EventDetails::None)?;
+        }
+        Ok(())
     }
 
     // ---- Map ----------------------------------------------------------------------------
@@ -1510,12 +1562,7 @@ impl Run {
             } => {
                 let b = query::bindings(
                     vars,
-                    &StatesVar {
-                        input,
-                        context,
-                        result: None,
-                        error_output: None,
-                    },
+                    &StatesVar::of_input(input, context),
                     self.engine.clock.now(),
                 );
                 jsonata_tolerated_limits(state, &b)
@@ -1622,23 +1669,13 @@ impl Run {
                         "MapIterationFailed",
                         Self::iteration_details(state, i),
                     )?;
-                    if let Some(ty) = lock_current(&child).filter(|t| *t != "Fail") {
-                        self.emit_at(
-                            &child,
-                            child.prev,
-                            aborted_event_type(ty),
-                            EventDetails::None,
-                        )?;
-                    }
+                    self.abort_failed_state(&child, child.prev, lock_current(&child))?;
                     th.prev = child.prev;
                     return Err(Flow::Fail(e));
                 }
             }
         }
-        let g = self.last_event_id();
-        self.emit_at(th, g, "MapStateSucceeded", EventDetails::None)?;
-        th.prev = g;
-        Ok(Value::Array(results))
+        self.all_children_succeeded(th, "MapStateSucceeded", results)
     }
 
     async fn run_map_concurrent(
@@ -1656,11 +1693,7 @@ impl Run {
             max_concurrency
         };
         let semaphore = Arc::new(tokio::sync::Semaphore::new(limit));
-        let base = th.prev;
-        let mut children: Vec<Thread> = (0..inputs.len())
-            .map(|i| th.child(format!("{prefix}/i{i}"), base))
-            .collect();
-        let statuses: Vec<_> = children.iter().map(|c| c.status.clone()).collect();
+        let (mut children, statuses) = children(th, inputs.len(), |i| format!("{prefix}/i{i}"));
         let futs = children
             .iter_mut()
             .zip(inputs)
@@ -1680,9 +1713,7 @@ impl Run {
                     .map_err(|f| (f, child.prev, None))?;
                     tokio::task::yield_now().await;
                     let r = self.run_machine(&spec.processor, input, child).await;
-                    if let Some(s) = &child.status {
-                        lock(s).finished = true;
-                    }
+                    child.mark_finished();
                     match r {
                         Ok(v) => {
                             self.emit_at(
@@ -1699,14 +1730,10 @@ impl Run {
                 }
             });
         match futures::future::try_join_all(futs).await {
-            Ok(results) => {
-                let g = self.last_event_id();
-                self.emit_at(th, g, "MapStateSucceeded", EventDetails::None)?;
-                th.prev = g;
-                Ok(Value::Array(results))
-            }
+            Ok(results) => self.all_children_succeeded(th, "MapStateSucceeded", results),
             Err((Flow::Halt, _, _)) => Err(Flow::Halt),
             Err((Flow::Fail(e), last, failed)) => {
+                // The failed iteration is marked finished, so it is not among the interrupted.
                 if let Some((i, current)) = failed {
                     self.emit_at(
                         th,
@@ -1714,27 +1741,8 @@ impl Run {
                         "MapIterationFailed",
                         Self::iteration_details(state, i),
                     )?;
-                    if let Some(ty) = current.filter(|t| *t != "Fail") {
-                        self.emit_at(th, last, aborted_event_type(ty), EventDetails::None)?;
-                    }
-                    for (j, s) in statuses.iter().enumerate() {
-                        let Some(s) = s else { continue };
-                        let (finished, cur) = {
-                            let g = lock(s);
-                            (g.finished, g.current)
-                        };
-                        if j != i && !finished && cur.is_some() {
-                            self.emit_at(
-                                th,
-                                last,
-                                "MapIterationAborted",
-                                Self::iteration_details(state, j),
-                            )?;
-                            if let Some(ty) = cur {
-                                self.emit_at(th, last, aborted_event_type(ty), EventDetails::None)?;
-                            }
-                        }
-                    }
+                    self.abort_failed_state(th, last, current)?;
+                    self.abort_interrupted(th, last, &statuses, Some(state))?;
                 }
                 th.prev = last;
                 Err(Flow::Fail(e))
@@ -2025,6 +2033,22 @@ fn apply_assignments(th: &mut Thread, values: Map<String, Value>) {
     for (k, v) in values {
         assigned.insert(k.clone(), Value::String(to_text(&v)));
         vars.insert(k, v);
+    }
+}
+
+/// `work`'s output, or `None` when `deadline` (a sleep) ends first; work that ends at the
+/// deadline itself wins.
+async fn before<F: std::future::Future>(
+    work: F,
+    deadline: Option<BoxFuture<'static, ()>>,
+) -> Option<F::Output> {
+    let Some(deadline) = deadline else {
+        return Some(work.await);
+    };
+    tokio::select! {
+        biased;
+        r = work => Some(r),
+        _ = deadline => None,
     }
 }
 

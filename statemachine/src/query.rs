@@ -62,6 +62,18 @@ pub(crate) struct StatesVar<'a> {
     pub error_output: Option<&'a Value>,
 }
 
+impl<'a> StatesVar<'a> {
+    /// `$states` before the state has a result or an error: its input and context.
+    pub fn of_input(input: &'a Value, context: &'a Value) -> Self {
+        StatesVar {
+            input,
+            context,
+            result: None,
+            error_output: None,
+        }
+    }
+}
+
 /// What an expression sees: the workflow variables plus `$states`, and the time `$now()`
 /// answers.
 pub(crate) struct Bindings {
@@ -230,16 +242,7 @@ mod tests {
         let ctx = json!({"State": {"Name": "S"}});
         let mut vars = Map::new();
         vars.insert("v".into(), json!(7));
-        bindings(
-            &vars,
-            &StatesVar {
-                input: &input,
-                context: &ctx,
-                result: None,
-                error_output: None,
-            },
-            Utc::now(),
-        )
+        bindings(&vars, &StatesVar::of_input(&input, &ctx), Utc::now())
     }
 
     #[test]

@@ -73,25 +73,15 @@ impl Run {
         let vars = th.vars.clone();
         let b = query::bindings(
             &vars,
-            &StatesVar {
-                input: &input,
-                context: &ctx,
-                result: None,
-                error_output: None,
-            },
+            &StatesVar::of_input(&input, &ctx),
             self.engine.clock.now(),
         );
         let c = &state.common;
+        // The state's own `Assign` and `Output` (a Choice rule may bring its own instead).
+        let own_fields = (c.assign.as_ref(), c.output.as_ref());
         match &state.kind {
             StateKind::Pass { .. } => {
-                let out = self.finish_jsonata(
-                    th,
-                    state,
-                    entered,
-                    (c.assign.as_ref(), c.output.as_ref()),
-                    &b,
-                    &input,
-                )?;
+                let out = self.finish_jsonata(th, state, entered, own_fields, &b, &input)?;
                 Ok((Self::next_of(state), out))
             }
             StateKind::Succeed => {
@@ -123,7 +113,7 @@ impl Run {
                             .to_string(),
                         (rule.get("Assign"), rule.get("Output")),
                     ),
-                    (None, Some(d)) => (d.clone(), (c.assign.as_ref(), c.output.as_ref())),
+                    (None, Some(d)) => (d.clone(), own_fields),
                     (None, None) => {
                         return Err(Flow::Fail(StateError::new(
                             "States.NoChoiceMatched",
@@ -148,14 +138,7 @@ impl Run {
                 if self.take_recorded_peek_exit(th, state).is_none() {
                     self.sleep_until(th, until).await?;
                 }
-                let out = self.finish_jsonata(
-                    th,
-                    state,
-                    entered,
-                    (c.assign.as_ref(), c.output.as_ref()),
-                    &b,
-                    &input,
-                )?;
+                let out = self.finish_jsonata(th, state, entered, own_fields, &b, &input)?;
                 Ok((Self::next_of(state), out))
             }
             StateKind::Task { .. } | StateKind::Parallel { .. } | StateKind::Map(_) => {
@@ -205,12 +188,7 @@ impl Run {
         let vars = th.vars.clone();
         let b = query::bindings(
             &vars,
-            &StatesVar {
-                input,
-                context: ctx,
-                result: None,
-                error_output: None,
-            },
+            &StatesVar::of_input(input, ctx),
             self.engine.clock.now(),
         );
         let arguments = |th: &mut Thread| match &c.arguments {
@@ -381,16 +359,7 @@ pub(super) fn jsonata_map_inputs(
     vars: &Map<String, Value>,
     now: DateTime<Utc>,
 ) -> Result<(Vec<Value>, usize), FieldError> {
-    let b = query::bindings(
-        vars,
-        &StatesVar {
-            input,
-            context,
-            result: None,
-            error_output: None,
-        },
-        now,
-    );
+    let b = query::bindings(vars, &StatesVar::of_input(input, context), now);
     let items = match &spec.items {
         Some(field) => query::eval_items(field, &b)?,
         None => match input {
@@ -418,16 +387,7 @@ pub(super) fn jsonata_map_inputs(
             .enumerate()
             .map(|(i, item)| {
                 let ctx = with_map_item(context, i, item);
-                let b = query::bindings(
-                    vars,
-                    &StatesVar {
-                        input,
-                        context: &ctx,
-                        result: None,
-                        error_output: None,
-                    },
-                    now,
-                );
+                let b = query::bindings(vars, &StatesVar::of_input(input, &ctx), now);
                 query::eval_template(selector, "ItemSelector", &b)
             })
             .collect::<Result<Vec<_>, _>>()?,
