@@ -77,6 +77,17 @@ fn check_path_text(p: &str) -> Result<(), crate::path::PathError> {
     JsonPath::parse(p).map(|_| ())
 }
 
+/// Reports a path (or variable reference) at `path` that does not parse.
+fn check_path_syntax(text: &str, path: &str, out: &mut Vec<ValidationDiagnostic>) {
+    if let Err(e) = check_path_text(text) {
+        out.push(ValidationDiagnostic::error(
+            path,
+            "Path.Syntax",
+            &e.to_string(),
+        ));
+    }
+}
+
 /// Validates definition text. Malformed JSON yields one diagnostic; never panics.
 pub fn validate(json: &str) -> Vec<ValidationDiagnostic> {
     match serde_json::from_str::<Value>(json) {
@@ -113,15 +124,13 @@ pub fn validate_value(v: &Value) -> Vec<ValidationDiagnostic> {
         ],
         &mut out,
     );
-    if let Some(t) = obj.get("TimeoutSeconds")
-        && !is_positive_int(t)
-    {
-        out.push(ValidationDiagnostic::error(
-            "/TimeoutSeconds",
-            "Field.PositiveInteger",
-            "TimeoutSeconds must be a positive integer",
-        ));
-    }
+    check_number_field(
+        obj,
+        "",
+        ("TimeoutSeconds", NumberKind::PositiveInteger),
+        false,
+        &mut out,
+    );
     if let Some(version) = obj.get("Version")
         && version.as_str() != Some("1.0")
     {
@@ -484,24 +493,66 @@ fn is_jsonata_expression(s: &str) -> bool {
     s.len() >= 4 && s.starts_with("{%") && s.ends_with("%}")
 }
 
-/// Fields of a JSONata state that hold a number (or a boolean) literal or an expression.
-fn check_jsonata_number_fields(
-    s: &Map<String, Value>,
-    path: &str,
-    fields: &[&str],
-    out: &mut Vec<ValidationDiagnostic>,
-) {
-    for field in fields {
-        if let Some(Value::String(text)) = s.get(*field)
-            && !is_jsonata_expression(text)
-        {
-            out.push(ValidationDiagnostic::error(
-                &format!("{path}/{field}"),
-                "JSONata.Expression",
-                &format!("{field} must be a number or a JSONata expression {{% … %}}"),
-            ));
+/// The numbers a number field accepts.
+#[derive(Clone, Copy)]
+enum NumberKind {
+    PositiveInteger,
+    NonNegativeInteger,
+    Number,
+}
+
+impl NumberKind {
+    fn accepts(self, v: &Value) -> bool {
+        match self {
+            NumberKind::PositiveInteger => is_positive_int(v),
+            NumberKind::NonNegativeInteger => v.as_u64().is_some(),
+            NumberKind::Number => v.is_number(),
         }
     }
+
+    /// The rule a wrong value breaks, and what the value must be.
+    fn rule(self) -> (&'static str, &'static str) {
+        match self {
+            NumberKind::PositiveInteger => ("Field.PositiveInteger", "a positive integer"),
+            NumberKind::NonNegativeInteger => {
+                ("Field.NonNegativeInteger", "a non-negative integer")
+            }
+            NumberKind::Number => ("Field.Number", "a number"),
+        }
+    }
+}
+
+/// A number field, if present: a number of `kind`, or in a JSONata state (`jsonata`) an
+/// expression `{% … %}` instead.
+fn check_number_field(
+    s: &Map<String, Value>,
+    path: &str,
+    (field, kind): (&str, NumberKind),
+    jsonata: bool,
+    out: &mut Vec<ValidationDiagnostic>,
+) {
+    let (rule, message) = match s.get(field) {
+        None => return,
+        Some(Value::String(text)) if jsonata => {
+            if is_jsonata_expression(text) {
+                return;
+            }
+            (
+                "JSONata.Expression",
+                format!("{field} must be a number or a JSONata expression {{% … %}}"),
+            )
+        }
+        Some(v) if kind.accepts(v) => return,
+        Some(_) => {
+            let (rule, what) = kind.rule();
+            (rule, format!("{field} must be {what}"))
+        }
+    };
+    out.push(ValidationDiagnostic::error(
+        &format!("{path}/{field}"),
+        rule,
+        &message,
+    ));
 }
 
 /// The JSONata-only members of a JSONata state: `Arguments` an object or an expression,
@@ -610,12 +661,8 @@ fn check_paths(s: &Map<String, Value>, path: &str, out: &mut Vec<ValidationDiagn
             Some(Value::String(p)) => {
                 let intrinsic_ok =
                     matches!(field, "ErrorPath" | "CausePath") && p.starts_with("States.");
-                if !intrinsic_ok && let Err(e) = check_path_text(p) {
-                    out.push(ValidationDiagnostic::error(
-                        &format!("{path}/{field}"),
-                        "Path.Syntax",
-                        &e.to_string(),
-                    ));
+                if !intrinsic_ok {
+                    check_path_syntax(p, &format!("{path}/{field}"), out);
                 }
             }
             Some(_) => out.push(ValidationDiagnostic::error(
@@ -657,15 +704,7 @@ fn check_template(tpl: &Value, path: &str, out: &mut Vec<ValidationDiagnostic>) 
                 if k.ends_with(".$") {
                     match v.as_str() {
                         Some(expr) if expr.starts_with("States.") => {}
-                        Some(expr) if expr.starts_with('$') => {
-                            if let Err(e) = check_path_text(expr) {
-                                out.push(ValidationDiagnostic::error(
-                                    &p,
-                                    "Path.Syntax",
-                                    &e.to_string(),
-                                ));
-                            }
-                        }
+                        Some(expr) if expr.starts_with('$') => check_path_syntax(expr, &p, out),
                         _ => out.push(ValidationDiagnostic::error(
                             &p,
                             "Template.DynamicValue",
@@ -792,53 +831,48 @@ fn check_retry(s: &Map<String, Value>, path: &str, out: &mut Vec<ValidationDiagn
             out,
         );
         check_error_equals(r, &rpath, out);
-        if let Some(v) = r.get("IntervalSeconds")
-            && (!is_positive_int(v) || v.as_u64().is_some_and(|n| n > 99_999_999))
-        {
-            out.push(ValidationDiagnostic::error(
-                &format!("{rpath}/IntervalSeconds"),
-                "Retrier.IntervalSeconds",
-                "IntervalSeconds must be an integer from 1 to 99999999",
-            ));
-        }
-        if let Some(v) = r.get("MaxAttempts")
-            && v.as_u64().is_none_or(|n| n > 99_999_999)
-        {
-            out.push(ValidationDiagnostic::error(
-                &format!("{rpath}/MaxAttempts"),
-                "Retrier.MaxAttempts",
-                "MaxAttempts must be an integer from 0 to 99999999",
-            ));
-        }
-        if let Some(v) = r.get("BackoffRate")
-            && v.as_f64().is_none_or(|b| b < 1.0)
-        {
-            out.push(ValidationDiagnostic::error(
-                &format!("{rpath}/BackoffRate"),
-                "Retrier.BackoffRate",
-                "BackoffRate must be a number greater than or equal to 1.0",
-            ));
-        }
-        if let Some(v) = r.get("MaxDelaySeconds")
-            && (!is_positive_int(v) || v.as_u64().is_some_and(|n| n > 31_622_400))
-        {
-            out.push(ValidationDiagnostic::error(
-                &format!("{rpath}/MaxDelaySeconds"),
-                "Retrier.MaxDelaySeconds",
-                "MaxDelaySeconds must be an integer from 1 to 31622400",
-            ));
-        }
-        if let Some(v) = r.get("JitterStrategy")
-            && !matches!(v.as_str(), Some("FULL" | "NONE"))
-        {
-            out.push(ValidationDiagnostic::error(
-                &format!("{rpath}/JitterStrategy"),
-                "Retrier.JitterStrategy",
-                "JitterStrategy must be \"FULL\" or \"NONE\"",
-            ));
+        for (field, ok, message) in RETRIER_BOUNDS {
+            if r.get(field).is_some_and(|v| !ok(v)) {
+                out.push(ValidationDiagnostic::error(
+                    &format!("{rpath}/{field}"),
+                    &format!("Retrier.{field}"),
+                    message,
+                ));
+            }
         }
     }
 }
+
+/// A retrier's fields: which values each accepts, and what its diagnostic says otherwise.
+type FieldBound = (&'static str, fn(&Value) -> bool, &'static str);
+
+const RETRIER_BOUNDS: [FieldBound; 5] = [
+    (
+        "IntervalSeconds",
+        |v| v.as_u64().is_some_and(|n| (1..=99_999_999).contains(&n)),
+        "IntervalSeconds must be an integer from 1 to 99999999",
+    ),
+    (
+        "MaxAttempts",
+        |v| v.as_u64().is_some_and(|n| n <= 99_999_999),
+        "MaxAttempts must be an integer from 0 to 99999999",
+    ),
+    (
+        "BackoffRate",
+        |v| v.as_f64().is_some_and(|b| b >= 1.0),
+        "BackoffRate must be a number greater than or equal to 1.0",
+    ),
+    (
+        "MaxDelaySeconds",
+        |v| v.as_u64().is_some_and(|n| (1..=31_622_400).contains(&n)),
+        "MaxDelaySeconds must be an integer from 1 to 31622400",
+    ),
+    (
+        "JitterStrategy",
+        |v| matches!(v.as_str(), Some("FULL" | "NONE")),
+        "JitterStrategy must be \"FULL\" or \"NONE\"",
+    ),
+];
 
 fn check_catch(
     s: &Map<String, Value>,
@@ -909,19 +943,7 @@ fn check_task(
                 &format!("{lit} and {p} cannot both be set"),
             ));
         }
-        if let Some(v) = s.get(lit)
-            && !is_positive_int(v)
-            && !(jsonata && v.is_string())
-        {
-            out.push(ValidationDiagnostic::error(
-                &format!("{path}/{lit}"),
-                "Field.PositiveInteger",
-                &format!("{lit} must be a positive integer"),
-            ));
-        }
-    }
-    if jsonata {
-        check_jsonata_number_fields(s, path, &["TimeoutSeconds", "HeartbeatSeconds"], out);
+        check_number_field(s, path, (lit, NumberKind::PositiveInteger), jsonata, out);
     }
 }
 
@@ -942,19 +964,13 @@ fn check_wait(
             "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath",
         ));
     }
-    if let Some(v) = s.get("Seconds")
-        && v.as_u64().is_none()
-        && !(jsonata && v.is_string())
-    {
-        out.push(ValidationDiagnostic::error(
-            &format!("{path}/Seconds"),
-            "Field.NonNegativeInteger",
-            "Seconds must be a non-negative integer",
-        ));
-    }
-    if jsonata {
-        check_jsonata_number_fields(s, path, &["Seconds"], out);
-    }
+    check_number_field(
+        s,
+        path,
+        ("Seconds", NumberKind::NonNegativeInteger),
+        jsonata,
+        out,
+    );
     match s.get("Timestamp") {
         Some(Value::String(t)) if jsonata && is_jsonata_expression(t) => {}
         Some(Value::String(t)) if crate::choice::parse_timestamp(t).is_some() => {}
@@ -1033,12 +1049,7 @@ fn check_choice(
 /// A JSONata choice rule: `Condition` (a boolean or an expression), `Next`, optional
 /// `Assign` and `Output`; none of the JSONPath comparison fields.
 fn check_jsonata_rule(rule: &Value, path: &str, out: &mut Vec<ValidationDiagnostic>) {
-    let Some(r) = rule.as_object() else {
-        out.push(ValidationDiagnostic::error(
-            path,
-            "Choice.Rule",
-            "a choice rule must be an object",
-        ));
+    let Some(r) = rule_object(rule, path, out) else {
         return;
     };
     check_fields(
@@ -1064,13 +1075,25 @@ fn check_jsonata_rule(rule: &Value, path: &str, out: &mut Vec<ValidationDiagnost
     }
 }
 
-fn check_rule(rule: &Value, path: &str, top: bool, out: &mut Vec<ValidationDiagnostic>) {
-    let Some(r) = rule.as_object() else {
+/// A choice rule as an object (else reported).
+fn rule_object<'a>(
+    rule: &'a Value,
+    path: &str,
+    out: &mut Vec<ValidationDiagnostic>,
+) -> Option<&'a Map<String, Value>> {
+    let r = rule.as_object();
+    if r.is_none() {
         out.push(ValidationDiagnostic::error(
             path,
             "Choice.Rule",
             "a choice rule must be an object",
         ));
+    }
+    r
+}
+
+fn check_rule(rule: &Value, path: &str, top: bool, out: &mut Vec<ValidationDiagnostic>) {
+    let Some(r) = rule_object(rule, path, out) else {
         return;
     };
     for key in r.keys() {
@@ -1109,15 +1132,7 @@ fn check_rule(rule: &Value, path: &str, top: bool, out: &mut Vec<ValidationDiagn
         return;
     }
     match r.get("Variable") {
-        Some(Value::String(v)) => {
-            if let Err(e) = check_path_text(v) {
-                out.push(ValidationDiagnostic::error(
-                    &format!("{path}/Variable"),
-                    "Path.Syntax",
-                    &e.to_string(),
-                ));
-            }
-        }
+        Some(Value::String(v)) => check_path_syntax(v, &format!("{path}/Variable"), out),
         _ => out.push(ValidationDiagnostic::error(
             path,
             "Choice.Variable",
@@ -1234,39 +1249,12 @@ fn check_map(s: &Map<String, Value>, path: &str, ql: &str, out: &mut Vec<Validat
         ));
     }
     let jsonata = ql == "JSONata";
-    if let Some(v) = s.get("MaxConcurrency")
-        && v.as_u64().is_none()
-        && !(jsonata && v.is_string())
-    {
-        out.push(ValidationDiagnostic::error(
-            &format!("{path}/MaxConcurrency"),
-            "Field.NonNegativeInteger",
-            "MaxConcurrency must be a non-negative integer",
-        ));
-    }
-    for field in ["ToleratedFailureCount", "ToleratedFailurePercentage"] {
-        if let Some(v) = s.get(field)
-            && !v.is_number()
-            && !(jsonata && v.is_string())
-        {
-            out.push(ValidationDiagnostic::error(
-                &format!("{path}/{field}"),
-                "Field.Number",
-                &format!("{field} must be a number"),
-            ));
-        }
-    }
-    if jsonata {
-        check_jsonata_number_fields(
-            s,
-            path,
-            &[
-                "MaxConcurrency",
-                "ToleratedFailureCount",
-                "ToleratedFailurePercentage",
-            ],
-            out,
-        );
+    for number in [
+        ("MaxConcurrency", NumberKind::NonNegativeInteger),
+        ("ToleratedFailureCount", NumberKind::Number),
+        ("ToleratedFailurePercentage", NumberKind::Number),
+    ] {
+        check_number_field(s, path, number, jsonata, out);
     }
     let pql = query_language(po, &ppath, ql, out);
     check_machine(po, &ppath, pql, out);
@@ -1382,5 +1370,79 @@ mod tests {
             "/States/P/Branches/0/States/X/Next".into(),
             "Transition.Target".into()
         )));
+    }
+
+    /// The rules of a retrier field at its bounds: accepted just inside, reported outside.
+    #[test]
+    fn retrier_fields_are_checked_at_their_bounds() {
+        let retrier = |field: &str, value: Value| {
+            let def = serde_json::json!({"StartAt": "A", "States": {"A": {
+                "Type": "Task", "Resource": "arn:aws:lambda:r:1:function:f", "End": true,
+                "Retry": [{"ErrorEquals": ["X"], field: value}]}}});
+            rules(&def.to_string())
+        };
+        let cases: [(&str, Value, Value); 5] = [
+            ("IntervalSeconds", 99_999_999.into(), 0.into()),
+            ("MaxAttempts", 0.into(), 100_000_000.into()),
+            ("BackoffRate", 1.0.into(), 0.5.into()),
+            ("MaxDelaySeconds", 31_622_400.into(), 31_622_401.into()),
+            ("JitterStrategy", "FULL".into(), "HALF".into()),
+        ];
+        for (field, inside, outside) in cases {
+            assert_eq!(retrier(field, inside), vec![], "{field}");
+            assert_eq!(
+                retrier(field, outside),
+                vec![(
+                    format!("/States/A/Retry/0/{field}"),
+                    format!("Retrier.{field}")
+                )],
+            );
+        }
+    }
+
+    /// JSONPath number fields take numbers only; the same fields of JSONata states also take
+    /// `{% %}` expressions, and other strings there are expression errors.
+    #[test]
+    fn number_fields_by_kind_and_query_language() {
+        let def = |ql: &str| {
+            serde_json::json!({"QueryLanguage": ql, "TimeoutSeconds": 0, "StartAt": "T", "States": {
+                "T": {"Type": "Task", "Resource": "arn:aws:lambda:r:1:function:f", "Next": "W",
+                      "TimeoutSeconds": "{% 3 %}", "HeartbeatSeconds": -1},
+                "W": {"Type": "Wait", "Seconds": "5", "Next": "M"},
+                "M": {"Type": "Map", "End": true, "MaxConcurrency": 1.5,
+                      "ToleratedFailureCount": "x", "ToleratedFailurePercentage": 10,
+                      "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}}}})
+            .to_string()
+        };
+        let expected = |rows: &[(&str, &str)]| -> Vec<(String, String)> {
+            rows.iter()
+                .map(|(p, r)| (p.to_string(), r.to_string()))
+                .collect()
+        };
+        let mut jsonpath = rules(&def("JSONPath"));
+        jsonpath.sort();
+        assert_eq!(
+            jsonpath,
+            expected(&[
+                ("/States/M/MaxConcurrency", "Field.NonNegativeInteger"),
+                ("/States/M/ToleratedFailureCount", "Field.Number"),
+                ("/States/T/HeartbeatSeconds", "Field.PositiveInteger"),
+                ("/States/T/TimeoutSeconds", "Field.PositiveInteger"),
+                ("/States/W/Seconds", "Field.NonNegativeInteger"),
+                ("/TimeoutSeconds", "Field.PositiveInteger"),
+            ])
+        );
+        let mut jsonata = rules(&def("JSONata"));
+        jsonata.sort();
+        assert_eq!(
+            jsonata,
+            expected(&[
+                ("/States/M/MaxConcurrency", "Field.NonNegativeInteger"),
+                ("/States/M/ToleratedFailureCount", "JSONata.Expression"),
+                ("/States/T/HeartbeatSeconds", "Field.PositiveInteger"),
+                ("/States/W/Seconds", "JSONata.Expression"),
+                ("/TimeoutSeconds", "Field.PositiveInteger"),
+            ])
+        );
     }
 }
