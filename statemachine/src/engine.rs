@@ -872,26 +872,29 @@ mod tests {
         }
     }
 
-    /// The run ends exactly between `wait`'s status read and its look at the running set:
-    /// `wait` must report the end, not the RUNNING it read first.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn wait_reports_a_run_that_ends_between_its_two_looks() {
-        let gate = Arc::new(Semaphore::new(0));
+    /// An engine whose one-task machine waits in the `gate` handler, and the ARN of an
+    /// execution started with `input`.
+    async fn gated_execution(gate: &Arc<Semaphore>, input: Value) -> (Engine, String) {
         let engine = Engine::builder()
             .in_memory()
             .handlers(HandlerRegistry::new().with("gate", Arc::new(Gated(gate.clone()))))
             .build();
         let sm = engine
             .create_state_machine(
-                "w",
+                "g",
                 r#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:lambda:local:000000000000:function:gate","End":true}}}"#,
             )
             .unwrap();
-        let started = engine
-            .start_execution(&sm, Some("e"), serde_json::json!({"v": 1}))
-            .await
-            .unwrap();
-        let arn = started.execution_arn.clone();
+        let started = engine.start_execution(&sm, Some("e"), input).await.unwrap();
+        (engine, started.execution_arn)
+    }
+
+    /// The run ends exactly between `wait`'s status read and its look at the running set:
+    /// `wait` must report the end, not the RUNNING it read first.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn wait_reports_a_run_that_ends_between_its_two_looks() {
+        let gate = Arc::new(Semaphore::new(0));
+        let (engine, arn) = gated_execution(&gate, serde_json::json!({"v": 1})).await;
         let fired = Arc::new(AtomicBool::new(false));
         let probe = {
             let engine = engine.clone();
@@ -922,21 +925,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn stop_ends_a_run_blocked_in_a_handler() {
         let gate = Arc::new(Semaphore::new(0));
-        let engine = Engine::builder()
-            .in_memory()
-            .handlers(HandlerRegistry::new().with("gate", Arc::new(Gated(gate))))
-            .build();
-        let sm = engine
-            .create_state_machine(
-                "s",
-                r#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:lambda:local:000000000000:function:gate","End":true}}}"#,
-            )
-            .unwrap();
-        let started = engine
-            .start_execution(&sm, Some("e"), serde_json::json!({}))
-            .await
-            .unwrap();
-        let arn = started.execution_arn;
+        let (engine, arn) = gated_execution(&gate, serde_json::json!({})).await;
         let waiter = {
             let engine = engine.clone();
             let arn = arn.clone();

@@ -237,22 +237,14 @@ impl Run {
             scope: String::new(),
             replayable: true,
         };
-        let rec = ExecutionRecord {
-            arn: setup.arn.clone(),
-            state_machine_arn: setup.sm_arn.clone(),
-            name: setup.name.clone(),
-            definition: setup.definition_text.clone(),
-            input: setup.input_text.clone(),
-            status: "RUNNING".into(),
-            start_date: now,
-            stop_date: None,
-            output: None,
-            error: None,
-            cause: None,
-            redrive_count: 0,
-            redrive_date: None,
-            seq: 0,
-        };
+        let rec = ExecutionRecord::running(
+            setup.arn.clone(),
+            setup.sm_arn.clone(),
+            setup.name.clone(),
+            setup.definition_text,
+            setup.input_text,
+            now,
+        );
         let seq = engine.store.insert_execution(&rec, started)?;
         let run = Arc::new(Run {
             engine,
@@ -1593,8 +1585,9 @@ impl Run {
         scope: &Scope<'_>,
     ) -> Result<(Vec<Value>, usize), StateError> {
         let items = match &spec.items_path {
-            PathField::Path(p) => resolve(p, effective, scope)
-                .map_err(|e| StateError::runtime(format!("Invalid path '{p}' : {e}")))?,
+            PathField::Path(p) => {
+                resolve(p, effective, scope).map_err(|e| StateError::invalid_path(p, e))?
+            }
             _ => effective.clone(),
         };
         let Value::Array(items) = items else {
@@ -1901,8 +1894,7 @@ fn jsonpath_max_concurrency(
         return Ok(usize::try_from(n).unwrap_or(usize::MAX));
     }
     if let Some(p) = state.raw.get("MaxConcurrencyPath").and_then(Value::as_str) {
-        let v = resolve(p, effective, scope)
-            .map_err(|e| StateError::runtime(format!("Invalid path '{p}' : {e}")))?;
+        let v = resolve(p, effective, scope).map_err(|e| StateError::invalid_path(p, e))?;
         return match integer_value(&v) {
             Some(n) if (0..=2_147_483_647).contains(&n) => Ok(n as usize),
             _ => Err(StateError::runtime(format!(
@@ -1928,10 +1920,8 @@ fn jsonpath_tolerated_limits(
     scope: &Scope<'_>,
 ) -> Result<ToleratedLimits, StateError> {
     let raw = &state.raw;
-    let path_value = |p: &str| {
-        resolve(p, effective, scope)
-            .map_err(|e| StateError::runtime(format!("Invalid path '{p}' : {e}")))
-    };
+    let path_value =
+        |p: &str| resolve(p, effective, scope).map_err(|e| StateError::invalid_path(p, e));
     let count = match (
         raw.get("ToleratedFailureCount"),
         raw.get("ToleratedFailureCountPath").and_then(Value::as_str),

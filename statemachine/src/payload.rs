@@ -29,6 +29,12 @@ impl StateError {
         Self::new("States.Runtime", cause)
     }
 
+    /// AWS's runtime error for a path that does not parse, select or take a result:
+    /// "Invalid path 'p' : why".
+    pub fn invalid_path(path: &str, why: impl std::fmt::Display) -> Self {
+        Self::runtime(format!("Invalid path '{path}' : {why}"))
+    }
+
     /// `{"Error": ..., "Cause": ...}`, the error output a catcher receives.
     pub fn to_output(&self) -> Value {
         let mut m = Map::new();
@@ -99,7 +105,7 @@ pub fn select_path_ref<'v>(
         PathField::Null => Ok(Cow::Owned(Value::Object(Map::new()))),
         PathField::Path(p) => resolve(p, input, scope)
             .map(Cow::Owned)
-            .map_err(|e| StateError::runtime(format!("Invalid path '{p}' : {e}"))),
+            .map_err(|e| StateError::invalid_path(p, e)),
     }
 }
 
@@ -134,8 +140,7 @@ pub fn merge_result_owned(
         PathField::Default => Ok(result),
         PathField::Null => Ok(input),
         PathField::Path(p) => {
-            let jp = JsonPath::parse(p)
-                .map_err(|e| StateError::runtime(format!("Invalid path '{p}' : {e}")))?;
+            let jp = JsonPath::parse(p).map_err(|e| StateError::invalid_path(p, e))?;
             let mut out = input;
             if !jp.is_reference() {
                 return Err(StateError::runtime(format!(
@@ -143,13 +148,16 @@ pub fn merge_result_owned(
                 )));
             }
             if !out.is_object() && p != "$" {
-                return Err(StateError::runtime(format!(
-                    "Invalid path '{p}' : Unable to apply the ResultPath to the input '{}': it is not a JSON object",
-                    to_text(&out)
-                )));
+                return Err(StateError::invalid_path(
+                    p,
+                    format!(
+                        "Unable to apply the ResultPath to the input '{}': it is not a JSON object",
+                        to_text(&out)
+                    ),
+                ));
             }
             jp.set(&mut out, result)
-                .map_err(|e| StateError::runtime(format!("Invalid path '{p}' : {e}")))?;
+                .map_err(|e| StateError::invalid_path(p, e))?;
             Ok(out)
         }
     }

@@ -175,6 +175,34 @@ pub(crate) struct ExecutionRecord {
 }
 
 impl ExecutionRecord {
+    /// The record of an execution that starts at `start_date`: RUNNING, never redriven, not
+    /// yet numbered by the store.
+    pub(crate) fn running(
+        arn: String,
+        state_machine_arn: String,
+        name: String,
+        definition: String,
+        input: String,
+        start_date: DateTime<Utc>,
+    ) -> Self {
+        ExecutionRecord {
+            arn,
+            state_machine_arn,
+            name,
+            definition,
+            input,
+            status: "RUNNING".into(),
+            start_date,
+            stop_date: None,
+            output: None,
+            error: None,
+            cause: None,
+            redrive_count: 0,
+            redrive_date: None,
+            seq: 0,
+        }
+    }
+
     pub(crate) fn key(&self) -> ExecutionKey<'_> {
         ExecutionKey {
             arn: &self.arn,
@@ -974,22 +1002,14 @@ mod tests {
     }
 
     fn record(arn: &str) -> ExecutionRecord {
-        ExecutionRecord {
-            arn: arn.into(),
-            state_machine_arn: "arn:sm".into(),
-            name: "x".into(),
-            definition: "{}".into(),
-            input: "{}".into(),
-            status: "RUNNING".into(),
-            start_date: from_ms(0),
-            stop_date: None,
-            output: None,
-            error: None,
-            cause: None,
-            redrive_count: 0,
-            redrive_date: None,
-            seq: 0,
-        }
+        ExecutionRecord::running(
+            arn.into(),
+            "arn:sm".into(),
+            "x".into(),
+            "{}".into(),
+            "{}".into(),
+            from_ms(0),
+        )
     }
 
     /// Buffered events are written at the bound, in order, and by any durable write.
@@ -1002,22 +1022,7 @@ mod tests {
             max_delay: Duration::from_secs(3600),
         };
         let store = HistoryStore::open_with(&db, policy).unwrap();
-        let rec = ExecutionRecord {
-            arn: "arn:x".into(),
-            state_machine_arn: "arn:sm".into(),
-            name: "x".into(),
-            definition: "{}".into(),
-            input: "{}".into(),
-            status: "RUNNING".into(),
-            start_date: from_ms(0),
-            stop_date: None,
-            output: None,
-            error: None,
-            cause: None,
-            redrive_count: 0,
-            redrive_date: None,
-            seq: 0,
-        };
+        let rec = record("arn:x");
         let seq = store
             .insert_execution(&rec, event(1, "ExecutionStarted"))
             .unwrap();

@@ -7,27 +7,14 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use common::*;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use statemachine::{
-    Clock, ExecutionStatus, FnHandler, GroupCommit, HandlerRegistry, HistoryStore,
-    InvocationContext, TaskFailure, TaskHandler, VirtualClock,
+    Clock, ExecutionStatus, FnHandler, GroupCommit, HandlerRegistry, HistoryStore, TaskFailure,
+    VirtualClock,
 };
-
-struct Blocking {
-    calls: Arc<AtomicU32>,
-}
-
-#[async_trait]
-impl TaskHandler for Blocking {
-    async fn invoke(&self, _payload: Value, _ctx: InvocationContext) -> Result<Value, TaskFailure> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        futures::future::pending().await
-    }
-}
 
 /// A clock whose sleeps never finish: the process "dies" while waiting.
 struct FrozenClock(DateTime<Utc>);

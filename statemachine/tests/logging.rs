@@ -34,19 +34,6 @@ impl TaskHandler for LogsThenPanics {
     }
 }
 
-/// Never answers: the process "dies" while the handler runs.
-struct Blocking {
-    calls: Arc<AtomicU32>,
-}
-
-#[async_trait]
-impl TaskHandler for Blocking {
-    async fn invoke(&self, _payload: Value, _ctx: InvocationContext) -> Result<Value, TaskFailure> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        futures::future::pending().await
-    }
-}
-
 fn one_task() -> String {
     json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": arn("t"), "End": true}}})
         .to_string()

@@ -103,3 +103,16 @@ impl TaskHandler for Counting {
         Ok(json!({"seen": payload}))
     }
 }
+
+/// Counts its calls and never answers: the process "dies" while the handler runs.
+pub struct Blocking {
+    pub calls: Arc<AtomicU32>,
+}
+
+#[async_trait]
+impl TaskHandler for Blocking {
+    async fn invoke(&self, _payload: Value, _ctx: InvocationContext) -> Result<Value, TaskFailure> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        futures::future::pending().await
+    }
+}
