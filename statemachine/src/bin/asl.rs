@@ -71,16 +71,13 @@ fn main() -> ExitCode {
             subs,
             db,
             name,
-        } => {
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("asl: cannot start the async runtime: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            runtime.block_on(run(&file, &input, &stubs, &subs, db, name))
-        }
+        } => tokio::runtime::Runtime::new()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))
+            .and_then(|runtime| runtime.block_on(run(&file, &input, &stubs, &subs, db, name)))
+            .unwrap_or_else(|e| {
+                eprintln!("asl: {e}");
+                ExitCode::from(2)
+            }),
     }
 }
 
@@ -187,23 +184,6 @@ fn function_names(def: &Value, out: &mut Vec<String>) {
 }
 
 async fn run(
-    file: &PathBuf,
-    input: &str,
-    stubs: &[String],
-    subs: &[String],
-    db: Option<PathBuf>,
-    name: Option<String>,
-) -> ExitCode {
-    match run_inner(file, input, stubs, subs, db, name).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("asl: {e}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-async fn run_inner(
     file: &PathBuf,
     input: &str,
     stubs: &[String],
