@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Number, Value};
+use steps::job_rules::JobUpdate;
 use steps::ports::{JobStore, JobStoreError};
 use steps::{Job, JobError, JobResults, JobStatus, Stage};
 use uuid::Uuid;
@@ -41,7 +42,8 @@ impl DynamoJobStore {
         }
     }
 
-    fn update(&self, job_id: Uuid) -> UpdateItemFluentBuilder {
+    /// An UpdateItem on the job that returns the item as it ends up (or as it was, if refused).
+    fn update_request(&self, job_id: Uuid) -> UpdateItemFluentBuilder {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -182,7 +184,23 @@ impl JobStore for DynamoJobStore {
             .ok_or(JobStoreError::NotFound(job_id))
     }
 
-    async fn advance(
+    async fn update(&self, job_id: Uuid, update: JobUpdate) -> Result<Job, JobStoreError> {
+        // One conditional UpdateItem per kind of write: DynamoDB evaluates job_rules' guards
+        // itself (ConditionExpression), so no read-modify-write race between writers.
+        match update {
+            JobUpdate::Advance { stage, progress } => {
+                self.advance_item(job_id, stage, progress).await
+            }
+            JobUpdate::Complete(results) => self.complete_item(job_id, *results).await,
+            JobUpdate::Fail(error) => self.fail_item(job_id, error).await,
+            JobUpdate::SetExecutionArn(arn) => self.record_execution_arn(job_id, &arn).await,
+        }
+    }
+}
+
+/// The four conditional writes behind [`JobStore::update`].
+impl DynamoJobStore {
+    async fn advance_item(
         &self,
         job_id: Uuid,
         stage: Stage,
@@ -191,7 +209,7 @@ impl JobStore for DynamoJobStore {
         let progress = progress.min(100);
         let attempted = format!("advance to {stage}");
         // First try to move forward: stage and progress follow when progress does not go back.
-        let forward = guarded(self.update(job_id), Utc::now())
+        let forward = guarded(self.update_request(job_id), Utc::now())
             .condition_expression(format!("{NOT_TERMINAL} AND #progress <= :progress"))
             .update_expression("SET #status = :processing, #stage = :stage, #progress = :progress, #updated_at = :now")
             .expression_attribute_names("#stage", "stage")
@@ -205,15 +223,15 @@ impl JobStore for DynamoJobStore {
         }
         // Further along already (the other parallel branch reported first): keep its stage and
         // progress, only the status and the time move.
-        let status_only = guarded(self.update(job_id), Utc::now())
+        let status_only = guarded(self.update_request(job_id), Utc::now())
             .update_expression("SET #status = :processing, #updated_at = :now");
         self.conditional(job_id, status_only, &attempted)
             .await?
             .map_err(|r| r.into_error(job_id))
     }
 
-    async fn complete(&self, job_id: Uuid, results: JobResults) -> Result<Job, JobStoreError> {
-        let request = guarded(self.update(job_id), Utc::now())
+    async fn complete_item(&self, job_id: Uuid, results: JobResults) -> Result<Job, JobStoreError> {
+        let request = guarded(self.update_request(job_id), Utc::now())
             .update_expression(
                 "SET #status = :completed, #stage = :stage, #progress = :progress, #updated_at = :now, \
                  avatar_key = :avatar_key, identity_package = :identity, pet_analysis = :analysis, \
@@ -233,9 +251,9 @@ impl JobStore for DynamoJobStore {
             .map_err(|r| r.into_error(job_id))
     }
 
-    async fn fail(&self, job_id: Uuid, error: JobError) -> Result<Job, JobStoreError> {
+    async fn fail_item(&self, job_id: Uuid, error: JobError) -> Result<Job, JobStoreError> {
         // The stage stays where the job failed: an operator wants to know which stage it was.
-        let request = guarded(self.update(job_id), Utc::now())
+        let request = guarded(self.update_request(job_id), Utc::now())
             .update_expression("SET #status = :failed, #updated_at = :now, #error = :error")
             .expression_attribute_names("#error", "error")
             .expression_attribute_values(":failed", s(JobStatus::Failed.as_str()))
@@ -245,13 +263,13 @@ impl JobStore for DynamoJobStore {
             .map_err(|r| r.into_error(job_id))
     }
 
-    async fn set_execution_arn(
+    async fn record_execution_arn(
         &self,
         job_id: Uuid,
         execution_arn: &str,
     ) -> Result<Job, JobStoreError> {
         let request = self
-            .update(job_id)
+            .update_request(job_id)
             .condition_expression("attribute_exists(job_id)")
             .update_expression("SET execution_arn = :arn, #updated_at = :now")
             .expression_attribute_names("#updated_at", "updated_at")

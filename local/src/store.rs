@@ -13,7 +13,7 @@ use chrono::Utc;
 use rusqlite::{Connection, TransactionBehavior, params};
 use steps::job_rules::{JobUpdate, apply_update};
 use steps::ports::{JobStore, JobStoreError, ObjectMeta, ObjectStore, ObjectStoreError};
-use steps::{Job, JobError, JobResults, Stage};
+use steps::Job;
 use uuid::Uuid;
 
 pub(crate) fn open_db(path: &Path) -> Result<Connection, rusqlite::Error> {
@@ -152,7 +152,7 @@ impl SqliteJobStore {
     }
 
     /// Applies `update` under the rules of `steps::job_rules`, in one transaction.
-    fn update(&self, job_id: Uuid, update: JobUpdate) -> Result<Job, JobStoreError> {
+    fn apply(&self, job_id: Uuid, update: JobUpdate) -> Result<Job, JobStoreError> {
         let mut db = lock(&self.db);
         let JobsDb { conn, parsed } = &mut *db;
         let tx = conn
@@ -217,29 +217,8 @@ impl JobStore for SqliteJobStore {
         Self::read(conn, parsed, job_id)
     }
 
-    async fn advance(
-        &self,
-        job_id: Uuid,
-        stage: Stage,
-        progress: u8,
-    ) -> Result<Job, JobStoreError> {
-        self.update(job_id, JobUpdate::Advance { stage, progress })
-    }
-
-    async fn complete(&self, job_id: Uuid, results: JobResults) -> Result<Job, JobStoreError> {
-        self.update(job_id, JobUpdate::Complete(Box::new(results)))
-    }
-
-    async fn fail(&self, job_id: Uuid, error: JobError) -> Result<Job, JobStoreError> {
-        self.update(job_id, JobUpdate::Fail(error))
-    }
-
-    async fn set_execution_arn(
-        &self,
-        job_id: Uuid,
-        execution_arn: &str,
-    ) -> Result<Job, JobStoreError> {
-        self.update(job_id, JobUpdate::SetExecutionArn(execution_arn.to_owned()))
+    async fn update(&self, job_id: Uuid, update: JobUpdate) -> Result<Job, JobStoreError> {
+        self.apply(job_id, update)
     }
 }
 
@@ -442,7 +421,7 @@ impl ApiKeyStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use steps::JobStatus;
+    use steps::{JobError, JobStatus, Stage};
 
     fn job(now: chrono::DateTime<Utc>) -> Job {
         Job::new(Uuid::new_v4(), "key-1", "uploads/x/original.png", now)

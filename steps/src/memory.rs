@@ -9,7 +9,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::{Job, JobError, JobResults, Stage};
+use crate::domain::Job;
 use crate::job_rules::{JobUpdate, apply_update};
 use crate::ports::{JobStore, JobStoreError, ObjectMeta, ObjectStore, ObjectStoreError};
 
@@ -93,16 +93,6 @@ impl InMemoryJobStore {
             clock,
         }
     }
-
-    /// Applies `update` under the rules of `job_rules`, atomically.
-    fn update(&self, job_id: Uuid, update: JobUpdate) -> Result<Job, JobStoreError> {
-        let mut jobs = lock(&self.jobs);
-        let job = jobs
-            .get_mut(&job_id)
-            .ok_or(JobStoreError::NotFound(job_id))?;
-        *job = apply_update(job, update, (self.clock)())?;
-        Ok(job.clone())
-    }
 }
 
 #[async_trait]
@@ -123,28 +113,12 @@ impl JobStore for InMemoryJobStore {
             .ok_or(JobStoreError::NotFound(job_id))
     }
 
-    async fn advance(
-        &self,
-        job_id: Uuid,
-        stage: Stage,
-        progress: u8,
-    ) -> Result<Job, JobStoreError> {
-        self.update(job_id, JobUpdate::Advance { stage, progress })
-    }
-
-    async fn complete(&self, job_id: Uuid, results: JobResults) -> Result<Job, JobStoreError> {
-        self.update(job_id, JobUpdate::Complete(Box::new(results)))
-    }
-
-    async fn fail(&self, job_id: Uuid, error: JobError) -> Result<Job, JobStoreError> {
-        self.update(job_id, JobUpdate::Fail(error))
-    }
-
-    async fn set_execution_arn(
-        &self,
-        job_id: Uuid,
-        execution_arn: &str,
-    ) -> Result<Job, JobStoreError> {
-        self.update(job_id, JobUpdate::SetExecutionArn(execution_arn.to_owned()))
+    async fn update(&self, job_id: Uuid, update: JobUpdate) -> Result<Job, JobStoreError> {
+        let mut jobs = lock(&self.jobs);
+        let job = jobs
+            .get_mut(&job_id)
+            .ok_or(JobStoreError::NotFound(job_id))?;
+        *job = apply_update(job, update, (self.clock)())?;
+        Ok(job.clone())
     }
 }

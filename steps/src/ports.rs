@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::domain::{
     CareerProfile, IdentityDraft, Job, JobError, JobResults, JobStatus, PetAnalysis, Stage,
 };
+use crate::job_rules::JobUpdate;
 
 // ---------------------------------------------------------------------------------------------
 // ObjectStore
@@ -84,19 +85,41 @@ pub trait JobStore: Send + Sync {
     /// Insert a new job; `AlreadyExists` if the id is taken.
     async fn create(&self, job: Job) -> Result<(), JobStoreError>;
     async fn get(&self, job_id: Uuid) -> Result<Job, JobStoreError>;
+    /// Applies one write under the rules of [`crate::job_rules`], atomically; returns the job
+    /// as stored. Every write goes through here, so an adapter states the rules once.
+    async fn update(&self, job_id: Uuid, update: JobUpdate) -> Result<Job, JobStoreError>;
+
     /// Enter `stage` with `progress`: status becomes `processing`. Conflict if the job is terminal.
-    async fn advance(&self, job_id: Uuid, stage: Stage, progress: u8)
-    -> Result<Job, JobStoreError>;
+    async fn advance(
+        &self,
+        job_id: Uuid,
+        stage: Stage,
+        progress: u8,
+    ) -> Result<Job, JobStoreError> {
+        self.update(job_id, JobUpdate::Advance { stage, progress })
+            .await
+    }
+
     /// Status `completed`, progress 100, results stored. Conflict if the job is terminal.
-    async fn complete(&self, job_id: Uuid, results: JobResults) -> Result<Job, JobStoreError>;
+    async fn complete(&self, job_id: Uuid, results: JobResults) -> Result<Job, JobStoreError> {
+        self.update(job_id, JobUpdate::Complete(Box::new(results)))
+            .await
+    }
+
     /// Status `failed` with `error`. Conflict if the job is terminal.
-    async fn fail(&self, job_id: Uuid, error: JobError) -> Result<Job, JobStoreError>;
+    async fn fail(&self, job_id: Uuid, error: JobError) -> Result<Job, JobStoreError> {
+        self.update(job_id, JobUpdate::Fail(error)).await
+    }
+
     /// Remember the execution that runs the job (allowed in any status).
     async fn set_execution_arn(
         &self,
         job_id: Uuid,
         execution_arn: &str,
-    ) -> Result<Job, JobStoreError>;
+    ) -> Result<Job, JobStoreError> {
+        self.update(job_id, JobUpdate::SetExecutionArn(execution_arn.to_owned()))
+            .await
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
