@@ -162,6 +162,8 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let observers: Vec<Arc<dyn StageObserver>> = vec![Arc::new(MetricsObserver)];
     let engine = Engine::builder()
         .store(HistoryStore::open(engine_path(&data))?)
+        // Executions resumed at start-up have no caller span: name their job in each line.
+        .execution_span(runtime::execution_span)
         .handlers(runtime::stage_handlers(
             &deps,
             &observers,

@@ -283,7 +283,10 @@ impl Worker {
     async fn give_up(&self, job_id: Uuid, reason: &str) {
         let error = api::not_started(self.queue.max_receives(), reason);
         match self.jobs.fail(job_id, error).await {
-            Ok(_) => tracing::error!(reason, "job failed: its execution could not be started"),
+            Ok(_) => {
+                emf::job_event(JobEvent::Failed, &job_id.to_string());
+                tracing::error!(reason, "job failed: its execution could not be started")
+            }
             Err(e) => {
                 tracing::error!(error = %e, reason, "giving up on the job's message; cannot mark the job failed")
             }
