@@ -47,7 +47,7 @@ enum Command {
         /// Pause this long before each stage, to watch a job go through the stages.
         #[arg(long, default_value_t = 0, env = "PETAVATAR_STAGE_DELAY_MS")]
         stage_delay_ms: u64,
-        /// Jobs processed at once (default: one per core); more wait in the queue, `queued`.
+        /// Jobs processed at once (default: one per core, plus one); more wait, `queued`.
         #[arg(long, env = "PETAVATAR_MAX_RUNNING_JOBS", value_parser = clap::value_parser!(u16).range(1..))]
         max_running_jobs: Option<u16>,
     },

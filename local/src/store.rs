@@ -11,9 +11,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
 use rusqlite::{Connection, TransactionBehavior, params};
+use steps::Job;
 use steps::job_rules::{JobUpdate, apply_update};
 use steps::ports::{JobStore, JobStoreError, ObjectMeta, ObjectStore, ObjectStoreError};
-use steps::Job;
 use uuid::Uuid;
 
 pub(crate) fn open_db(path: &Path) -> Result<Connection, rusqlite::Error> {

@@ -7,9 +7,9 @@
 //! goes to the dead-letter queue.
 //!
 //! The worker runs at most as many executions at once as it has slots (by default one per
-//! core): the stages are CPU-bound, so more at once would only share the cores and make every
-//! job finish late, all together. A job beyond the slots stays `queued`, its message on the
-//! queue, until an execution ends; jobs then complete one after another, in order.
+//! core, plus one): the stages are CPU-bound, so more at once would only share the cores and
+//! make every job finish late, all together. A job beyond the slots stays `queued`, its message
+//! on the queue, until an execution ends; jobs then complete one after another, in order.
 //!
 //! The reconciler plays the EventBridge rule on Step Functions status changes: a job whose
 //! execution timed out or was aborted (so `RecordFailure` never ran) is marked failed.
@@ -53,9 +53,12 @@ pub fn execution_slots(n: usize) -> Arc<Semaphore> {
     Arc::new(Semaphore::new(n.max(1)))
 }
 
-/// One slot per core: the stages are CPU-bound.
+/// One slot per core, plus one. The stages are CPU-bound, but a job also waits between
+/// them (engine and job writes, hand-offs); with exactly one per core, 100 jobs on 2 cores left
+/// 5–16 % of the CPU idle and completed ~20 % fewer jobs per second than with one more, which
+/// matched running them all at once (docs/BENCHMARKS.md).
 pub fn default_slot_count() -> usize {
-    std::thread::available_parallelism().map_or(2, usize::from)
+    std::thread::available_parallelism().map_or(2, usize::from) + 1
 }
 
 #[derive(Debug, thiserror::Error)]
