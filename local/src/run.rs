@@ -11,9 +11,9 @@ use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use statemachine::{Engine, ExecutionStatus, HistoryStore};
-use steps::memory::{InMemoryJobStore, InMemoryObjectStore};
+use steps::memory::{InMemoryObjectStore, InMemoryWorld};
 use steps::ports::{JobStore, ObjectStore};
-use steps::{Deps, ImageFormat, Job, JobStatus, StageError, StageName, keys};
+use steps::{ImageFormat, Job, JobStatus, StageError, StageName, keys};
 use uuid::Uuid;
 
 use crate::runtime::{self, StageObserver};
@@ -162,10 +162,12 @@ pub async fn run(options: RunOptions) -> Result<Job, RunError> {
             path: options.photo.clone(),
             source,
         })?;
-    let uploads = Arc::new(InMemoryObjectStore::new());
-    let generated = Arc::new(InMemoryObjectStore::new());
-    let jobs = Arc::new(InMemoryJobStore::new());
-    let deps = Deps::offline(uploads.clone(), generated.clone(), jobs.clone());
+    let InMemoryWorld {
+        deps,
+        uploads,
+        generated,
+        jobs,
+    } = InMemoryWorld::offline();
 
     let job_id = Uuid::new_v4();
     let format = photo_format(&photo, &options.photo);

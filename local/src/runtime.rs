@@ -221,16 +221,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_stage_fails_its_job_instead_of_hanging_it() {
-        use steps::memory::{InMemoryJobStore, InMemoryObjectStore};
+        use steps::memory::InMemoryWorld;
         use steps::ports::{JobStore, ObjectStore};
 
-        let uploads = Arc::new(InMemoryObjectStore::new());
-        let jobs = Arc::new(InMemoryJobStore::new());
-        let mut deps = Deps::offline(
-            uploads.clone(),
-            Arc::new(InMemoryObjectStore::new()),
-            jobs.clone(),
-        );
+        let InMemoryWorld {
+            mut deps,
+            uploads,
+            jobs,
+            ..
+        } = InMemoryWorld::offline();
         deps.vision = Arc::new(PanickingVision);
         let job_id = uuid::Uuid::new_v4();
         let key = steps::keys::upload(job_id, steps::ImageFormat::Png);

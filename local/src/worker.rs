@@ -419,9 +419,9 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use statemachine::HistoryStore;
-    use steps::memory::{InMemoryJobStore, InMemoryObjectStore};
+    use steps::memory::{InMemoryJobStore, InMemoryObjectStore, InMemoryWorld};
     use steps::ports::ObjectStore;
-    use steps::{Deps, ImageFormat, Job, keys};
+    use steps::{ImageFormat, Job, keys};
 
     struct Fixture {
         worker: Worker,
@@ -434,13 +434,12 @@ mod tests {
     }
 
     async fn fixture_with_slots(stage_delay: Duration, slots: usize) -> Fixture {
-        let uploads = Arc::new(InMemoryObjectStore::new());
-        let jobs = Arc::new(InMemoryJobStore::new());
-        let deps = Deps::offline(
-            uploads.clone(),
-            Arc::new(InMemoryObjectStore::new()),
-            jobs.clone(),
-        );
+        let InMemoryWorld {
+            deps,
+            uploads,
+            jobs,
+            ..
+        } = InMemoryWorld::offline();
         let engine = Engine::builder()
             .store(HistoryStore::in_memory())
             .handlers(runtime::stage_handlers(&deps, &[], stage_delay))

@@ -9,12 +9,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use petavatar::runtime::{create_pipeline, execution_input, stage_handlers};
 use statemachine::{Engine, HistoryEvent, VirtualClock};
-use steps::memory::{InMemoryJobStore, InMemoryObjectStore};
+use steps::memory::InMemoryWorld;
 use steps::ports::{
     GeneratedImage, ImageGenerator, ImageRequest, JobStore, ModelError, ObjectStore, VisionModel,
     VisionRequest, VisionVerdict,
 };
-use steps::{Deps, ImageFormat, Job, JobStatus};
+use steps::{ImageFormat, Job, JobStatus};
 
 /// Which model port fails, how often, and how.
 #[derive(Clone, Copy)]
@@ -114,13 +114,12 @@ struct Outcome {
 }
 
 async fn run_chelsea(faults: Faults) -> Outcome {
-    let uploads = Arc::new(InMemoryObjectStore::new());
-    let jobs = Arc::new(InMemoryJobStore::new());
-    let mut deps = Deps::offline(
-        uploads.clone(),
-        Arc::new(InMemoryObjectStore::new()),
-        jobs.clone(),
-    );
+    let InMemoryWorld {
+        mut deps,
+        uploads,
+        jobs,
+        ..
+    } = InMemoryWorld::offline();
     deps.vision = Arc::new(FaultyVision {
         faults: Injector::new(faults, Port::Vision),
         inner: deps.vision.clone(),

@@ -3,12 +3,10 @@
 //!
 //! `cargo run -p steps --example offline_pipeline -- fixtures/chelsea.png /tmp/avatar.png [species]`
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use chrono::Utc;
 use serde_json::{Value, json};
-use steps::memory::{InMemoryJobStore, InMemoryObjectStore};
+use steps::memory::InMemoryWorld;
 use steps::ports::{JobStore, ObjectStore};
 use steps::{Deps, Job, StageName, run_json};
 use uuid::Uuid;
@@ -24,10 +22,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .cloned()
         .unwrap_or_else(|| "/tmp/petavatar-avatar.png".into());
     let species = args.get(3).cloned();
-    let uploads = Arc::new(InMemoryObjectStore::new());
-    let generated = Arc::new(InMemoryObjectStore::new());
-    let jobs = Arc::new(InMemoryJobStore::new());
-    let deps = Deps::offline(uploads.clone(), generated.clone(), jobs.clone());
+    let InMemoryWorld {
+        deps,
+        uploads,
+        generated,
+        jobs,
+    } = InMemoryWorld::offline();
 
     let job_id = Uuid::new_v4();
     let bytes = std::fs::read(photo)?;

@@ -1,5 +1,6 @@
 //! In-memory `ObjectStore` and `JobStore`: for tests and for `petavatar run`. The job store
-//! applies the rules of [`crate::job_rules`], as every other adapter does.
+//! applies the rules of [`crate::job_rules`], as every other adapter does. [`InMemoryWorld`]
+//! wires them to the offline backend, keeping handles to read back what the stages wrote.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,6 +10,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::Deps;
 use crate::domain::Job;
 use crate::job_rules::{JobUpdate, apply_update};
 use crate::ports::{JobStore, JobStoreError, ObjectMeta, ObjectStore, ObjectStoreError};
@@ -120,5 +122,30 @@ impl JobStore for InMemoryJobStore {
             .ok_or(JobStoreError::NotFound(job_id))?;
         *job = apply_update(job, update, (self.clock)())?;
         Ok(job.clone())
+    }
+}
+
+/// The offline pipeline's dependencies over in-memory stores, with typed handles to the stores
+/// (to upload a photo, create its job, or read the results back).
+#[derive(Clone)]
+pub struct InMemoryWorld {
+    pub deps: Deps,
+    pub uploads: Arc<InMemoryObjectStore>,
+    pub generated: Arc<InMemoryObjectStore>,
+    pub jobs: Arc<InMemoryJobStore>,
+}
+
+impl InMemoryWorld {
+    /// Fresh, empty stores and the offline model backend.
+    pub fn offline() -> Self {
+        let uploads = Arc::new(InMemoryObjectStore::new());
+        let generated = Arc::new(InMemoryObjectStore::new());
+        let jobs = Arc::new(InMemoryJobStore::new());
+        InMemoryWorld {
+            deps: Deps::offline(uploads.clone(), generated.clone(), jobs.clone()),
+            uploads,
+            generated,
+            jobs,
+        }
     }
 }

@@ -1,33 +1,17 @@
 //! Every stage in sequence, as the state machine chains them, with the offline backend and the
 //! in-memory stores: a cat photo completes; photos of objects and of a person are refused.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use chrono::Utc;
 use serde_json::{Value, json};
-use steps::memory::{InMemoryJobStore, InMemoryObjectStore};
 use steps::ports::{JobStore, ObjectStore};
-use steps::{Deps, Job, JobStatus, Stage, StageError, StageName, run_json};
+use steps::{Job, JobStatus, Stage, StageError, StageName, run_json};
 use uuid::Uuid;
 
-struct World {
-    deps: Deps,
-    uploads: Arc<InMemoryObjectStore>,
-    generated: Arc<InMemoryObjectStore>,
-    jobs: Arc<InMemoryJobStore>,
-}
+use steps::memory::InMemoryWorld as World;
 
 fn world() -> World {
-    let uploads = Arc::new(InMemoryObjectStore::new());
-    let generated = Arc::new(InMemoryObjectStore::new());
-    let jobs = Arc::new(InMemoryJobStore::new());
-    World {
-        deps: Deps::offline(uploads.clone(), generated.clone(), jobs.clone()),
-        uploads,
-        generated,
-        jobs,
-    }
+    World::offline()
 }
 
 fn fixture(name: &str) -> Vec<u8> {

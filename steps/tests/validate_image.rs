@@ -1,35 +1,18 @@
 //! ValidateImage against real encoded images and hostile files.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use chrono::Utc;
 use image::{ImageEncoder, RgbImage};
-use steps::memory::{InMemoryJobStore, InMemoryObjectStore};
 use steps::ports::{JobStore, ObjectStore};
-use steps::{Deps, ImageFormat, ImageLimits, Job, JobStatus, Stage, validate_image};
+use steps::{ImageFormat, ImageLimits, Job, JobStatus, Stage, validate_image};
 use uuid::Uuid;
 
-struct World {
-    deps: Deps,
-    uploads: Arc<InMemoryObjectStore>,
-    jobs: Arc<InMemoryJobStore>,
-}
+use steps::memory::InMemoryWorld as World;
 
 fn world(limits: ImageLimits) -> World {
-    let uploads = Arc::new(InMemoryObjectStore::new());
-    let jobs = Arc::new(InMemoryJobStore::new());
-    let mut deps = Deps::offline(
-        uploads.clone(),
-        Arc::new(InMemoryObjectStore::new()),
-        jobs.clone(),
-    );
-    deps.limits = limits;
-    World {
-        deps,
-        uploads,
-        jobs,
-    }
+    let mut world = World::offline();
+    world.deps.limits = limits;
+    world
 }
 
 async fn validate(w: &World, bytes: Vec<u8>) -> Result<steps::ImageInfo, steps::StageError> {
