@@ -282,8 +282,25 @@ impl Worker {
     }
 
     /// The last receive failed too: the message goes to the dead-letter queue for an operator,
-    /// and the job says so instead of staying `queued` for ever.
+    /// and the job says so instead of staying `queued` for ever — unless an earlier receive did
+    /// start its execution (only the acknowledgement was lost): that execution owns the job.
     async fn give_up(&self, job_id: Uuid, reason: &str) {
+        let arn = runtime::execution_arn(&self.state_machine_arn, &job_id.to_string());
+        match self.engine.describe_execution(&arn) {
+            Err(EngineError::ExecutionDoesNotExist(_)) => {}
+            Ok(_) => {
+                tracing::warn!(
+                    reason,
+                    execution_arn = arn,
+                    "giving up on the job's message; its execution exists, so the job is left to it"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::error!(reason, error = %e, "giving up on the job's message; cannot tell whether its execution exists, so the job is left as it is");
+                return;
+            }
+        }
         let error = api::not_started(self.queue.max_receives(), reason);
         match self.jobs.fail(job_id, error).await {
             Ok(_) => {
@@ -694,6 +711,51 @@ mod tests {
         // The message itself still goes to the dead-letter queue, for an operator.
         assert_eq!(f.worker.poll_once().await.unwrap(), 0);
         assert_eq!(f.worker.queue.dead_letter_depth().unwrap(), 1);
+    }
+
+    /// Reads fail (a job store outage); writes go through.
+    struct UnreadableJobs(Arc<InMemoryJobStore>);
+
+    #[async_trait::async_trait]
+    impl JobStore for UnreadableJobs {
+        async fn create(&self, job: Job) -> Result<(), JobStoreError> {
+            self.0.create(job).await
+        }
+        async fn get(&self, _job_id: Uuid) -> Result<Job, JobStoreError> {
+            Err(JobStoreError::Unavailable("throttled".into()))
+        }
+        async fn update(
+            &self,
+            job_id: Uuid,
+            update: steps::job_rules::JobUpdate,
+        ) -> Result<Job, JobStoreError> {
+            self.0.update(job_id, update).await
+        }
+    }
+
+    #[tokio::test]
+    async fn giving_up_on_a_message_leaves_a_job_whose_execution_started_to_it() {
+        // An earlier receive started the execution but its acknowledgement was lost; the
+        // job store then fails every read until the last receive.
+        let mut f = fixture(Duration::from_secs(30)).await;
+        let job = new_job(&f).await;
+        let input = runtime::execution_input(job.job_id, &job.upload_key, None);
+        let name = job.job_id.to_string();
+        f.worker
+            .engine
+            .start_execution(&f.worker.state_machine_arn, Some(&name), input)
+            .await
+            .unwrap();
+        f.worker.jobs = Arc::new(UnreadableJobs(f.jobs.clone()));
+        f.worker.queue.send(&message(&job), Utc::now()).unwrap();
+        for _ in 0..3 {
+            f.worker.poll_once().await.unwrap();
+        }
+        assert_eq!(f.worker.queue.dead_letter_depth().unwrap(), 0);
+        assert_eq!(f.worker.poll_once().await.unwrap(), 0);
+        assert_eq!(f.worker.queue.dead_letter_depth().unwrap(), 1);
+        let current = f.jobs.get(job.job_id).await.unwrap();
+        assert_ne!(current.status, JobStatus::Failed, "{:?}", current.error);
     }
 
     #[tokio::test]
