@@ -103,6 +103,33 @@ impl PipelineStarter {
     }
 }
 
+impl PipelineStarter {
+    /// Whether the job's execution exists (DescribeExecution): a worker giving up on a message
+    /// fails the job only if it does not, since an earlier receive may have started it.
+    pub async fn execution_exists(&self, job_id: Uuid) -> Result<bool, StartError> {
+        let arn = execution_arn(&self.state_machine_arn, &job_id.to_string());
+        match self
+            .client
+            .describe_execution()
+            .execution_arn(&arn)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_execution_does_not_exist()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(match classify(&e) {
+                Failure::Transient(m) => StartError::Transient(m),
+                Failure::Permanent { message, .. } => StartError::Permanent(message),
+            }),
+        }
+    }
+}
+
 /// The ARN of the execution `name` of a standard state machine:
 /// `arn:aws:states:r:a:stateMachine:M` → `arn:aws:states:r:a:execution:M:name`.
 pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {

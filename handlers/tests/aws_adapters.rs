@@ -446,6 +446,22 @@ async fn the_queue_carries_job_messages() {
 }
 
 #[tokio::test]
+async fn the_worker_can_tell_whether_a_jobs_execution_exists() {
+    let stack = Stack::new().await;
+    let input = ExecutionInput {
+        job_id: Uuid::new_v4(),
+        bucket: "uploads".into(),
+        key: "uploads/x/original.png".into(),
+        species_hint: None,
+    };
+    let starter = &stack.starter;
+    assert!(!starter.execution_exists(input.job_id).await.unwrap());
+    starter.start(&input).await.unwrap();
+    assert!(starter.execution_exists(input.job_id).await.unwrap());
+    assert!(!starter.execution_exists(Uuid::new_v4()).await.unwrap());
+}
+
+#[tokio::test]
 async fn starting_the_pipeline_twice_yields_one_execution() {
     let stack = Stack::new().await;
     let (sfn, machine, starter) = (&stack.sfn, &stack.state_machine_arn, &stack.starter);

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { Annotations, CfnElement, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, CfnElement, CfnOutput, Duration, RemovalPolicy, Stack, Token, type StackProps } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -267,6 +267,16 @@ export class PetAvatarStack extends Stack {
     return `<${logicalId}.Arn>`;
   }
 
+  /** The executions ARN pattern as cdk-nag prints it: tokens become `<Logical.Attr>`/`<AWS::…>`. */
+  private nagExecutions(executions: (name: string) => string): string {
+    const logicalId = this.resolve(this.getLogicalId(this.stateMachine.node.defaultChild as CfnElement)) as string;
+    const region = Token.isUnresolved(this.region) ? '<AWS::Region>' : this.region;
+    return executions(`<${logicalId}.Name>`)
+      .replace(this.region, region)
+      .replace(/\$\{Token\[AWS\.Partition\.\d+\]\}/, '<AWS::Partition>')
+      .replace(/\$\{Token\[AWS\.AccountId\.\d+\]\}/, '<AWS::AccountId>');
+  }
+
   private applyAccess(spec: FunctionSpec, fn: lambda.Function): void {
     const access: FunctionAccess = ACCESS[spec.id] ?? {};
     const role = fn.role as iam.Role;
@@ -306,6 +316,21 @@ export class PetAvatarStack extends Stack {
     if (access.startPipeline) {
       role.addToPolicy(
         new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [this.stateMachine.stateMachineArn] }),
+      );
+      // Before failing a job whose message goes to the DLQ, the worker checks that its execution
+      // really does not exist (DescribeExecution on this machine's executions only).
+      const executions = (name: string) =>
+        this.formatArn({ service: 'states', resource: 'execution', arnFormat: ArnFormat.COLON_RESOURCE_NAME, resourceName: `${name}:*` });
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          actions: ['states:DescribeExecution'],
+          resources: [executions(this.stateMachine.stateMachineName)],
+        }),
+      );
+      acknowledge(
+        role,
+        `AwsSolutions-IAM5[Resource::${this.nagExecutions(executions)}]`,
+        'Executions are named after jobs (execution name = job id), unknown until a job exists; the grant is DescribeExecution only, on the executions of the pipeline state machine only.',
       );
     }
     for (const modelRole of access.models ?? []) {

@@ -52,7 +52,7 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
   ApiResults: [...LOGS, 'dynamodb:GetItem', 's3:GetObject'],
   ApiOpenApi: [...LOGS],
   S3Event: [...LOGS, 'dynamodb:GetItem', 'sqs:SendMessage'],
-  SqsWorker: [...LOGS, ...CONSUME, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'states:StartExecution'],
+  SqsWorker: [...LOGS, ...CONSUME, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'states:DescribeExecution', 'states:StartExecution'],
   ExecutionReconciler: [...LOGS, 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
 };
 
@@ -167,6 +167,14 @@ describe('least privilege', () => {
         assert.equal(starts.length, 0, f.id);
       }
     }
+  });
+
+  test('the worker may describe only the executions of the pipeline', () => {
+    const describes = statementsForRole(template, roleOf('SqsWorker')).filter((s) => actionsOf(s).includes('states:DescribeExecution'));
+    assert.equal(describes.length, 1);
+    const resource = JSON.stringify(describes[0].Resource);
+    assert.ok(resource.includes(':execution:'), resource);
+    assert.ok(resource.includes(JSON.stringify({ 'Fn::GetAtt': [logicalId(stack, stack.stateMachine), 'Name'] })), resource);
   });
 
   test('sqs:SendMessage only to the job queue, only from the API process route and the S3 handler', () => {

@@ -160,6 +160,20 @@ impl Worker<'_> {
     /// meanwhile keeps its end (the store refuses to leave a terminal status).
     async fn give_up(&self, job_id: Uuid, error: &WorkError) {
         let reason = error.to_string();
+        match self.starter.execution_exists(job_id).await {
+            Ok(false) => {}
+            Ok(true) => {
+                tracing::warn!(
+                    reason,
+                    "giving up on the job's message; its execution exists, so the job is left to it"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::error!(reason, error = %e, "giving up on the job's message; cannot tell whether its execution exists, so the job is left as it is");
+                return;
+            }
+        }
         match self
             .jobs
             .fail(job_id, api::not_started(self.max_receive_count, &reason))
