@@ -772,9 +772,11 @@ impl Engine {
         match run {
             Some(run) => {
                 let recorded = run.abort(error, cause);
-                // If recording failed the run is closed but still registered.
+                // If recording failed the run is closed but still registered: take it out and
+                // wake `wait`ers, who then read the stored status instead of blocking for ever.
                 if let Some(h) = self.inner.take_run(arn, &run) {
                     h.task.abort();
+                    self.inner.terminal.notify_waiters();
                 }
                 recorded?;
             }
