@@ -69,6 +69,9 @@ struct Log {
     next_id: i64,
     replay: HashMap<String, VecDeque<HistoryEvent>>,
     closed: bool,
+    /// Per thread scope, the id and time of its latest recorded or replayed event: a retry's
+    /// backoff counts from its failure event without reading the history back.
+    latest: HashMap<String, (i64, DateTime<Utc>)>,
 }
 
 /// One logical thread of events.
@@ -260,6 +263,7 @@ impl Run {
                 next_id: 2,
                 replay: HashMap::new(),
                 closed: false,
+                latest: HashMap::new(),
             }),
         });
         run.publish_running();
@@ -304,6 +308,7 @@ impl Run {
                 next_id,
                 replay,
                 closed: false,
+                latest: HashMap::new(),
             }),
         }))
     }
@@ -640,6 +645,7 @@ impl Run {
         {
             if front.event_type == ty {
                 if let Some(ev) = queue.pop_front() {
+                    log.latest.insert(th.scope.clone(), (ev.id, ev.timestamp));
                     return Ok(ev);
                 }
             } else {
@@ -656,6 +662,7 @@ impl Run {
             ))));
         }
         log.next_id += 1;
+        log.latest.insert(th.scope.clone(), (id, now));
         let stored = RecordedEvent {
             timestamp: now,
             event_type: ty,
@@ -1165,6 +1172,11 @@ impl Run {
         let id = th.prev;
         if th.silent || id == 0 {
             return self.engine.clock.now();
+        }
+        if let Some(&(latest_id, at)) = lock(&self.log).latest.get(&th.scope)
+            && latest_id == id
+        {
+            return at;
         }
         self.engine
             .store
