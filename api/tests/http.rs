@@ -137,13 +137,43 @@ async fn start_with(upload_presigner: Arc<dyn Presigner>, clock: Arc<dyn api::Cl
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    // The listener is bound here and handed over: no other process can take the port.
     tokio::spawn(async move { axum::serve(listener, api::router(state)).await.unwrap() });
-    Server {
+    let server = Server {
         base: format!("http://{addr}"),
         jobs,
         uploads,
         queue,
         client: reqwest::Client::new(),
+    };
+    let (status, _) = server.get("/openapi.json", None).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the server answers before a test uses it"
+    );
+    server
+}
+
+/// How long a request may find the server not yet serving (a busy machine); only a broken
+/// server takes this long.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Sends `request`, again (short backoff, bounded) while the connection is refused: such a
+/// request never left, so repeating it is safe whatever its method.
+async fn send_retrying(request: reqwest::RequestBuilder) -> reqwest::Response {
+    let deadline = std::time::Instant::now() + READY_TIMEOUT;
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let attempt = request.try_clone().expect("a body that can be sent again");
+        match attempt.send().await {
+            Ok(response) => return response,
+            Err(e) if e.is_connect() && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(500));
+            }
+            Err(e) => panic!("{e:?}"),
+        }
     }
 }
 
@@ -153,7 +183,7 @@ impl Server {
         if let Some(key) = key {
             req = req.header("x-api-key", key);
         }
-        let res = req.send().await.unwrap();
+        let res = send_retrying(req).await;
         let status = res.status();
         (status, res.json().await.unwrap_or(Value::Null))
     }
@@ -167,7 +197,7 @@ impl Server {
         if let Some(key) = key {
             req = req.header("x-api-key", key);
         }
-        let res = req.send().await.unwrap();
+        let res = send_retrying(req).await;
         let status = res.status();
         (status, res.json().await.unwrap_or(Value::Null))
     }

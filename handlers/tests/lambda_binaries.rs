@@ -20,7 +20,9 @@ use steps::JobStatus;
 use steps::ports::{JobMessage, JobStore, ObjectStore};
 use uuid::Uuid;
 
-const TIMEOUT: Duration = Duration::from_secs(60);
+/// An upper bound on one invocation, cold start included (no wall-clock assertion: only a
+/// hung binary takes this long, and the machine may be busy).
+const TIMEOUT: Duration = Duration::from_secs(180);
 
 /// A Lambda binary running against an emulator; killed (by pid) when dropped.
 struct Function {

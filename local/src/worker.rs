@@ -618,9 +618,10 @@ mod tests {
         assert!(f.worker.engine.list_executions(None).unwrap().is_empty());
     }
 
-    /// Polls the job until it has `status` (two seconds at most).
+    /// Polls the job until it has `status` (a minute at most: only a job that never gets
+    /// there fails, not one on a busy machine).
     async fn wait_for_status(jobs: &InMemoryJobStore, job_id: Uuid, status: JobStatus) -> Job {
-        for _ in 0..100 {
+        for _ in 0..3000 {
             let current = jobs.get(job_id).await.unwrap();
             if current.status == status {
                 return current;
@@ -926,7 +927,8 @@ mod tests {
         f.worker.queue.send(&message(&job), Utc::now()).unwrap();
         while f.worker.engine.list_executions(None).unwrap().is_empty() {
             assert!(
-                sent.elapsed() < Duration::from_secs(10),
+                // Far below the 600 s poll interval, far above any scheduling lag.
+                sent.elapsed() < Duration::from_secs(60),
                 "the worker slept through the message"
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
