@@ -288,10 +288,12 @@ fn the_bar_flags_a_retried_rejection_and_a_rejected_transient() {
     let mut broken = pipeline();
     broken["States"]["AnalyzePet"]["Retry"][0]["ErrorEquals"]
         .as_array_mut()
-        .map(|names| names.push(json!("PetAvatar.NotAPet")));
+        .expect("ErrorEquals is an array")
+        .push(json!("PetAvatar.NotAPet"));
     broken["States"]["ValidateImage"]["Catch"][0]["ErrorEquals"]
         .as_array_mut()
-        .map(|names| names.push(json!("PetAvatar.Transient")));
+        .expect("ErrorEquals is an array")
+        .push(json!("PetAvatar.Transient"));
     assert_eq!(
         rejections_retried_or_transients_rejected(&broken),
         vec![
