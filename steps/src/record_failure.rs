@@ -65,7 +65,7 @@ impl Output {
 /// `RecordRejection`'s [`Output`]); `None` for any other output (a completed job's).
 pub fn rejection_in_execution_output(output: &str) -> Option<JobError> {
     let output: Output = serde_json::from_str(output).ok()?;
-    output.rejected.then(|| JobError {
+    output.rejected.then_some(JobError {
         code: output.code,
         message: output.message,
     })
