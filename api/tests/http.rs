@@ -453,10 +453,19 @@ async fn process_refuses_bad_bodies_and_uris() {
         ("null", "not null"),
         ("7", "not a number"),
         ("{}", "`s3_uri` is required"),
-        (r#"{"s3_uri": 5}"#, "`s3_uri` must be a string, not a number"),
+        (
+            r#"{"s3_uri": 5}"#,
+            "`s3_uri` must be a string, not a number",
+        ),
         (r#"{"s3_uri": null}"#, "`s3_uri` must be a string, not null"),
-        (r#"{"s3_uri": ["s3://x"]}"#, "`s3_uri` must be a string, not an array"),
-        (r#"{"s3_uri": {"bucket": "b"}}"#, "`s3_uri` must be a string, not an object"),
+        (
+            r#"{"s3_uri": ["s3://x"]}"#,
+            "`s3_uri` must be a string, not an array",
+        ),
+        (
+            r#"{"s3_uri": {"bucket": "b"}}"#,
+            "`s3_uri` must be a string, not an object",
+        ),
         (unknown.as_str(), "unknown field `extra`"),
         (misspelt.as_str(), "unknown field `s3_url`"),
     ] {
@@ -737,7 +746,10 @@ fn the_documented_process_body_is_the_checked_one() {
     let doc: Value = serde_json::from_str(api::openapi::OPENAPI_JSON).unwrap();
     let schema = &doc["components"]["schemas"]["ProcessRequest"];
     assert_eq!(schema["type"], "object");
-    assert_eq!(schema["additionalProperties"], false, "unknown fields are refused");
+    assert_eq!(
+        schema["additionalProperties"], false,
+        "unknown fields are refused"
+    );
     let properties = schema["properties"].as_object().unwrap();
     let fields = api::ProcessRequest::FIELDS;
     assert_eq!(properties.len(), fields.len());

@@ -446,8 +446,14 @@ async fn the_api_binaries_serve_the_router_behind_api_gateway() {
     // take it as the fields in order), an unknown field and a null are 400s naming the problem.
     for (body, named) in [
         (json!([s3_uri]), "not an array"),
-        (json!({"s3_uri": s3_uri, "priority": 1}), "unknown field `priority`"),
-        (json!({"s3_uri": null}), "`s3_uri` must be a string, not null"),
+        (
+            json!({"s3_uri": s3_uri, "priority": 1}),
+            "unknown field `priority`",
+        ),
+        (
+            json!({"s3_uri": null}),
+            "`s3_uri` must be a string, not null",
+        ),
     ] {
         let refused = process
             .respond(gateway_event(
