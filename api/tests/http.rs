@@ -469,16 +469,40 @@ async fn a_throttled_queue_is_503_and_a_broken_one_500() {
 async fn process_refuses_bad_bodies_and_uris() {
     let s = start().await;
     let (job_id, uri) = s.uploaded_job(KEY_A).await;
-    for body in [
-        "",
-        "not json",
-        "[]",
-        "{}",
-        r#"{"s3_uri": 5}"#,
-        r#"{"s3_uri": "x", "extra": 1}"#,
+    // Each malformed body is a 400 whose message names what is wrong (the field, or the type).
+    let array = json!([uri]).to_string();
+    let unknown = json!({"s3_uri": uri, "extra": 1}).to_string();
+    let misspelt = json!({"s3_url": uri}).to_string();
+    for (body, named) in [
+        ("", "JSON"),
+        ("not json", "JSON"),
+        ("[]", "not an array"),
+        // serde alone takes an array as the struct's fields in order: this one was a 202.
+        (array.as_str(), "not an array"),
+        (r#""s3://x""#, "not a string"),
+        ("null", "not null"),
+        ("7", "not a number"),
+        ("{}", "`s3_uri` is required"),
+        (
+            r#"{"s3_uri": 5}"#,
+            "`s3_uri` must be a string, not a number",
+        ),
+        (r#"{"s3_uri": null}"#, "`s3_uri` must be a string, not null"),
+        (
+            r#"{"s3_uri": ["s3://x"]}"#,
+            "`s3_uri` must be a string, not an array",
+        ),
+        (
+            r#"{"s3_uri": {"bucket": "b"}}"#,
+            "`s3_uri` must be a string, not an object",
+        ),
+        (unknown.as_str(), "unknown field `extra`"),
+        (misspelt.as_str(), "unknown field `s3_url`"),
     ] {
         let (status, resp) = s.post_raw("/process", Some(KEY_A), body).await;
         assert_error(status, &resp, StatusCode::BAD_REQUEST, "InvalidBody");
+        let message = resp["error"]["message"].as_str().unwrap();
+        assert!(message.contains(named), "{body}: {message}");
     }
     for bad in [
         "https://bucket/key".to_owned(),
@@ -743,6 +767,35 @@ async fn cors_preflight_allows_the_api_key_header() {
         .await
         .unwrap();
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
+}
+
+/// The OpenAPI request schema and the server's own body check say the same thing.
+#[test]
+fn the_documented_process_body_is_the_checked_one() {
+    use api::body::BodySchema;
+    let doc: Value = serde_json::from_str(api::openapi::OPENAPI_JSON).unwrap();
+    let schema = &doc["components"]["schemas"]["ProcessRequest"];
+    assert_eq!(schema["type"], "object");
+    assert_eq!(
+        schema["additionalProperties"], false,
+        "unknown fields are refused"
+    );
+    let properties = schema["properties"].as_object().unwrap();
+    let fields = api::ProcessRequest::FIELDS;
+    assert_eq!(properties.len(), fields.len());
+    let mut required = Vec::new();
+    for field in fields {
+        assert_eq!(
+            properties[field.name]["type"],
+            field.json_type.schema_name(),
+            "{}",
+            field.name
+        );
+        if field.required {
+            required.push(json!(field.name));
+        }
+    }
+    assert_eq!(schema["required"], Value::Array(required));
 }
 
 #[tokio::test]
