@@ -1,0 +1,4 @@
+pub mod efficientnet;
+pub mod preprocess;
+mod tensors;
+pub mod weights;
