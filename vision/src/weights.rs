@@ -126,9 +126,10 @@ mod tests {
         bytes[1000] ^= 1;
         let err = verify(MTCNN, &bytes).err().map(|e| e.to_string());
         assert!(
-            err.as_deref().is_some_and(|e| e.contains("mtcnn.safetensors")
-                && e.contains("corrupt")
-                && e.contains("convert-weights.py")),
+            err.as_deref()
+                .is_some_and(|e| e.contains("mtcnn.safetensors")
+                    && e.contains("corrupt")
+                    && e.contains("convert-weights.py")),
             "{err:?}"
         );
     }
