@@ -79,10 +79,10 @@ impl Sight {
     pub fn groups(&self) -> Vec<(Group, f32)> {
         let mut mass: Vec<(Group, f32)> = Group::ALL.iter().map(|&g| (g, 0.0)).collect();
         for (i, &p) in self.probabilities.iter().enumerate() {
-            if let Some(g) = taxonomy::group(i) {
-                if let Some(entry) = mass.iter_mut().find(|(m, _)| *m == g) {
-                    entry.1 += p;
-                }
+            if let Some(entry) =
+                taxonomy::group(i).and_then(|g| mass.iter_mut().find(|(m, _)| *m == g))
+            {
+                entry.1 += p;
             }
         }
         mass.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -201,7 +201,7 @@ impl LocalVision {
         species_hint: Option<&str>,
     ) -> Result<VisionVerdict, SeeError> {
         let sight = self.see(image)?;
-        Ok(self.verdict(&sight, image, species_hint)?)
+        self.verdict(&sight, image, species_hint)
     }
 
     pub fn verdict(

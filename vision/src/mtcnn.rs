@@ -143,9 +143,12 @@ fn face_probability(logits: &Tensor, dim: usize) -> candle_core::Result<Tensor> 
     exp.broadcast_div(&sum)?.narrow(dim, 1, 1)?.squeeze(dim)
 }
 
+/// P-Net's output: face probability `[h', w']` and box regression `[4, h', w']`.
+type ProposalMaps = (Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>);
+
 impl PNet {
     /// `[1, 3, h, w]` → (face probability `[h', w']`, regression `[4, h', w']`).
-    fn forward(&self, x: &Tensor) -> candle_core::Result<(Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>)> {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<ProposalMaps> {
         let [c1, c2, c3] = &self.convs;
         let x = c1.1.forward(&c1.0.forward(x)?)?;
         let x = max_pool_ceil(&x, 2, 2)?;
