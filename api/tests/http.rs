@@ -259,6 +259,8 @@ fn results_for(job_id: Uuid) -> JobResults {
         vibe: "calm".into(),
         palette: vec![],
         model: "offline".into(),
+        confidence: None,
+        alternatives: vec![],
     };
     let career = CareerProfile {
         job_title: "Chief Napping Officer".into(),

@@ -44,6 +44,24 @@ fn run_writes_the_avatar_and_the_identity() {
     let history: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("history.json")).unwrap()).unwrap();
     assert_eq!(history["events"][0]["type"], "ExecutionStarted");
+    // The embedded default sees the cat.
+    let analysis = &result["pet_analysis"];
+    assert_eq!(analysis["species"], "cat", "{analysis}");
+    assert_eq!(analysis["model"], vision::MODEL);
+    assert!(stdout.contains("cat"), "{stdout}");
+}
+
+#[test]
+fn run_refuses_a_photo_of_a_person_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/astronaut.png");
+    let output = petavatar(&[&"run", &photo, &"--out", &dir.path().join("out")]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("PetAvatar.NotAPet") && stderr.contains("a person's face was found"),
+        "{stderr}"
+    );
 }
 
 #[test]
