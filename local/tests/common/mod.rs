@@ -16,8 +16,11 @@ use serde_json::{Value, json};
 
 pub const CHELSEA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/chelsea.png");
 
-pub fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_petavatar")
+/// The `petavatar` binary cargo built for these tests, or `$PETAVATAR_BIN` (scripts/soak-flaky
+/// runs a copy, so that another worktree building into the shared target dir cannot swap the
+/// binary under a long soak; the browser test reads the same variable).
+pub fn binary() -> String {
+    std::env::var("PETAVATAR_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_petavatar").to_owned())
 }
 
 /// The states a successful job's execution enters, each once (RecordFailure is not among them).
