@@ -55,7 +55,9 @@ async fn a_job_survives_sigkill_and_completes_after_restart() {
     assert_eq!(status, StatusCode::OK, "{results}");
 
     // One execution, which went on from where it was: the stages done before the kill did not run again.
-    let detail = client.execution(&job_id).await;
+    let detail = client
+        .finished_execution(&job_id, Duration::from_secs(60))
+        .await;
     assert_eq!(detail["execution"]["status"], "SUCCEEDED");
     assert_entered_once(&detail, &PIPELINE_STATES);
     assert!(restarted.logs().iter().any(|l| {

@@ -73,7 +73,9 @@ async fn the_full_flow_from_presigned_url_to_avatar_download() {
     assert_eq!(png_size(&avatar.bytes().await.unwrap()), (1024, 1024));
 
     // The execution ran every stage of the real pipeline, once.
-    let detail = client.execution(&job_id).await;
+    let detail = client
+        .finished_execution(&job_id, Duration::from_secs(60))
+        .await;
     assert_eq!(detail["execution"]["status"], "SUCCEEDED");
     assert_entered_once(&detail, &PIPELINE_STATES);
     assert!(!entered_states(&detail).contains(&"RecordFailure".to_owned()));

@@ -317,6 +317,24 @@ impl Client {
         res.json().await.unwrap()
     }
 
+    /// The execution's detail once it has ended. A job is `completed` as soon as RecordResult
+    /// has written it, a moment before the engine records the execution's own end, so a test
+    /// that saw the job finish waits (bounded) for the execution too.
+    pub async fn finished_execution(&self, job_id: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let detail = self.execution(job_id).await;
+            if detail["execution"]["status"] != "RUNNING" {
+                return detail;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "execution still RUNNING: {detail}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn presign(&self, content_type: &str) -> Value {
         let (status, body) = self
             .get(&format!("/presigned-url?content_type={content_type}"))
