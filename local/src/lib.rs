@@ -4,6 +4,7 @@
 
 pub mod executions;
 pub mod jobqueue;
+pub mod lifecycle;
 pub mod presign;
 pub mod queue;
 pub mod run;

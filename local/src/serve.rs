@@ -24,7 +24,7 @@ use steps::ports::{JobQueue, JobStore};
 use crate::jobqueue::LocalJobQueue;
 use crate::presign::LocalPresigner;
 use crate::queue::SqliteQueue;
-use crate::runtime::{self, GENERATED_BUCKET, MetricsObserver, StageObserver, UPLOADS_BUCKET};
+use crate::runtime::{self, GENERATED_BUCKET, UPLOADS_BUCKET};
 use crate::signing::Signer;
 use crate::store::{ApiKeyStore, FsObjectStore, SqliteJobStore};
 use crate::web::{self, LocalState};
@@ -165,16 +165,11 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         jobs.clone(),
     );
     deps.vision = Arc::new(vision);
-    let observers: Vec<Arc<dyn StageObserver>> = vec![Arc::new(MetricsObserver)];
     let engine = Engine::builder()
         .store(HistoryStore::open(engine_path(&data))?)
         // Executions resumed at start-up have no caller span: name their job in each line.
         .execution_span(runtime::execution_span)
-        .handlers(runtime::stage_handlers(
-            &deps,
-            &observers,
-            options.stage_delay,
-        ))
+        .handlers(runtime::stage_handlers(&deps, &[], options.stage_delay))
         .build();
     let state_machine_arn = runtime::create_pipeline(&engine)?;
     // The reconciler listens before any execution resumes, so none can end unheard; the

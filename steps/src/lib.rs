@@ -11,7 +11,9 @@
 pub mod domain;
 pub mod error;
 pub mod imaging;
+pub mod invoke;
 pub mod job_rules;
+pub mod lifecycle;
 pub mod memory;
 pub mod offline;
 pub mod personality;

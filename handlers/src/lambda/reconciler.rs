@@ -15,10 +15,8 @@
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::{Deserialize, Serialize};
-use steps::JobError;
-use steps::ports::{JobStore, JobStoreError};
-use telemetry::emf::JobEvent;
-use tracing::Instrument;
+use steps::lifecycle::{self, ExecutionEnd, ReconcileError, ReconcileOutcome};
+use steps::ports::JobStore;
 use uuid::Uuid;
 
 use super::{internal_diagnostic, transient_diagnostic};
@@ -45,17 +43,6 @@ pub struct ExecutionStatusChange {
     pub cause: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// The job is now `failed` with this error.
-    MarkedFailed(JobError),
-    /// The job had ended already (RecordResult or RecordFailure ran): left as it is.
-    AlreadyTerminal,
-    /// Not an ending that needs reconciling (RUNNING, a completed SUCCEEDED), or not one of our
-    /// jobs.
-    Ignored(String),
-}
-
 /// The job an execution runs: from its input, else from its name (the worker names executions
 /// after their job).
 pub fn job_id_of(detail: &ExecutionStatusChange) -> Option<Uuid> {
@@ -71,95 +58,49 @@ pub fn job_id_of(detail: &ExecutionStatusChange) -> Option<Uuid> {
         .or_else(|| Uuid::try_parse(&detail.name).ok())
 }
 
-/// The error recorded for an execution that ended with `status`.
-pub fn job_error_for(detail: &ExecutionStatusChange) -> Option<JobError> {
-    let cause = detail
-        .cause
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty());
-    let (code, message) = match detail.status.as_str() {
-        "TIMED_OUT" => (
-            "States.Timeout".to_owned(),
-            "the pipeline timed out".to_owned(),
-        ),
-        "ABORTED" => (
-            "PetAvatar.Aborted".to_owned(),
-            "the pipeline was stopped by an operator".to_owned(),
-        ),
-        "SUCCEEDED" => return rejection_of(detail),
-        "FAILED" => (
-            detail
-                .error
-                .clone()
-                .filter(|e| !e.is_empty())
-                .unwrap_or_else(|| "States.TaskFailed".into()),
-            "the pipeline failed".to_owned(),
-        ),
+/// The event's status as the lifecycle's [`ExecutionEnd`]; `None` for a status this rule
+/// does not know.
+pub fn execution_end(detail: &ExecutionStatusChange) -> Option<ExecutionEnd> {
+    Some(match detail.status.as_str() {
+        "RUNNING" | "PENDING_REDRIVE" => ExecutionEnd::Running,
+        "SUCCEEDED" => ExecutionEnd::Succeeded {
+            output: detail.output.clone(),
+        },
+        "FAILED" => ExecutionEnd::Failed {
+            error: detail.error.clone(),
+            cause: detail.cause.clone(),
+        },
+        "TIMED_OUT" => ExecutionEnd::TimedOut,
+        "ABORTED" => ExecutionEnd::Aborted,
         _ => return None,
-    };
-    // A Lambda error's cause is its `{"errorType", "errorMessage"}` payload; keep the message.
-    let message = match cause {
-        Some(text) => serde_json::from_str::<steps::ErrorPayload>(text)
-            .map(|p| p.error_message)
-            .unwrap_or_else(|_| text.to_owned()),
-        None => message,
-    };
-    Some(JobError { code, message })
+    })
 }
 
-/// The rejection a SUCCEEDED execution recorded (its output is RecordRejection's).
-pub fn rejection_of(detail: &ExecutionStatusChange) -> Option<JobError> {
-    if detail.status != "SUCCEEDED" {
-        return None;
-    }
-    detail
-        .output
-        .as_deref()
-        .and_then(steps::record_failure::rejection_in_execution_output)
-}
-
+/// Reconciles one status change (`steps::lifecycle::reconcile`). A busy job store fails the
+/// invocation, so that EventBridge retries it (and, in the end, parks the event in the
+/// reconciler's dead-letter queue).
 pub async fn reconcile(
     jobs: &dyn JobStore,
     detail: &ExecutionStatusChange,
-) -> Result<Outcome, Diagnostic> {
-    let Some(error) = job_error_for(detail) else {
-        return Ok(Outcome::Ignored(format!("status {}", detail.status)));
+) -> Result<ReconcileOutcome, Diagnostic> {
+    let Some(end) = execution_end(detail) else {
+        return Ok(ReconcileOutcome::Ignored(format!(
+            "status {}",
+            detail.status
+        )));
     };
     let Some(job_id) = job_id_of(detail) else {
-        return Ok(Outcome::Ignored(format!(
+        return Ok(ReconcileOutcome::Ignored(format!(
             "execution {} names no job",
             detail.execution_arn
         )));
     };
-    let span = tracing::info_span!("reconcile", job_id = %job_id, status = %detail.status);
-    async move {
-        match jobs.fail(job_id, error.clone()).await {
-            Ok(_) => {
-                if detail.status == "SUCCEEDED" {
-                    telemetry::emf::job_rejected(&error.code, &job_id.to_string());
-                } else {
-                    telemetry::emf::job_event(JobEvent::Failed, &job_id.to_string());
-                }
-                tracing::warn!(code = %error.code, message = %error.message, "job marked failed by the reconciler");
-                Ok(Outcome::MarkedFailed(error))
-            }
-            Err(JobStoreError::Conflict { current, .. }) => {
-                tracing::info!(%current, "job already terminal");
-                Ok(Outcome::AlreadyTerminal)
-            }
-            Err(JobStoreError::NotFound(_)) => {
-                tracing::warn!("execution for a job that does not exist");
-                Ok(Outcome::Ignored(format!("no job {job_id}")))
-            }
-            // Failing the invocation makes EventBridge retry (and, in the end, park the event in
-            // the reconciler's dead-letter queue).
-            Err(JobStoreError::Unavailable(m)) => Err(transient_diagnostic(m)),
-            Err(other) => Err(internal_diagnostic(other.to_string())),
-        }
-    }
-    .instrument(span)
-    .await
+    lifecycle::reconcile(jobs, job_id, &end)
+        .await
+        .map_err(|e| match e {
+            ReconcileError::Unavailable(m) => transient_diagnostic(m),
+            ReconcileError::Internal(m) => internal_diagnostic(m),
+        })
 }
 
 /// The main of the execution-reconciler binary.
@@ -194,53 +135,38 @@ mod tests {
     }
 
     #[test]
-    fn only_unfinished_endings_need_reconciling() {
+    fn each_status_is_its_lifecycle_end() {
         assert_eq!(
-            job_error_for(&detail("TIMED_OUT")).unwrap().code,
-            "States.Timeout"
+            execution_end(&detail("TIMED_OUT")),
+            Some(ExecutionEnd::TimedOut)
         );
         assert_eq!(
-            job_error_for(&detail("ABORTED")).unwrap().code,
-            "PetAvatar.Aborted"
+            execution_end(&detail("ABORTED")),
+            Some(ExecutionEnd::Aborted)
         );
         assert_eq!(
-            job_error_for(&detail("FAILED")).unwrap().code,
-            "States.TaskFailed"
+            execution_end(&detail("RUNNING")),
+            Some(ExecutionEnd::Running)
         );
-        assert_eq!(job_error_for(&detail("SUCCEEDED")), None);
-        assert_eq!(job_error_for(&detail("RUNNING")), None);
-    }
-
-    #[test]
-    fn a_succeeded_execution_is_reconciled_only_when_it_recorded_a_rejection() {
-        let mut d = detail("SUCCEEDED");
-        d.output = Some(r#"{"job_id":"123e4567-e89b-42d3-a456-426614174000","bucket":"b","key":"k","generated":[]}"#.into());
-        assert_eq!(job_error_for(&d), None, "a completed job");
-        d.output = Some(
-            r#"{"job_id":"123e4567-e89b-42d3-a456-426614174000","status":"failed","code":"PetAvatar.NotAPet","message":"not a pet: a mug","rejected":true}"#
-                .into(),
-        );
+        let mut failed = detail("FAILED");
+        failed.error = Some("PetAvatar.Internal".into());
+        failed.cause = Some("boom".into());
         assert_eq!(
-            job_error_for(&d),
-            Some(JobError {
-                code: "PetAvatar.NotAPet".into(),
-                message: "not a pet: a mug".into()
+            execution_end(&failed),
+            Some(ExecutionEnd::Failed {
+                error: Some("PetAvatar.Internal".into()),
+                cause: Some("boom".into())
             })
         );
-    }
-
-    #[test]
-    fn failures_keep_the_lambda_message() {
-        let mut d = detail("FAILED");
-        d.error = Some("PetAvatar.Internal".into());
-        d.cause = Some(r#"{"errorType":"PetAvatar.Internal","errorMessage":"boom"}"#.into());
+        let mut succeeded = detail("SUCCEEDED");
+        succeeded.output = Some("{}".into());
         assert_eq!(
-            job_error_for(&d),
-            Some(JobError {
-                code: "PetAvatar.Internal".into(),
-                message: "boom".into()
+            execution_end(&succeeded),
+            Some(ExecutionEnd::Succeeded {
+                output: Some("{}".into())
             })
         );
+        assert_eq!(execution_end(&detail("SOMETHING_NEW")), None);
     }
 
     #[test]
