@@ -200,15 +200,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let verbose = args.iter().any(|a| a == "--verbose");
     args.retain(|a| a != "--verbose");
-    let mut args = args;
+    let verbose_held_out = args.iter().any(|a| a == "--verbose-held-out");
+    args.retain(|a| a != "--verbose-held-out");
     let manifest_path = PathBuf::from(
         args.first()
             .ok_or("usage: evaluate MANIFEST [PHOTO_DIR] [--verbose]")?,
     );
     let dir = photo_dir(&manifest_path, args.get(1).map(PathBuf::from));
     let manifest: Manifest = serde_json::from_str(&std::fs::read_to_string(&manifest_path)?)?;
-    let verbose_held_out = args.iter().any(|a| a == "--verbose-held-out");
-    args.retain(|a| a != "--verbose-held-out");
     let model = LocalVision::load()?;
 
     // Per split (dev, held_out, all): the local model's score and the heuristic's.
