@@ -1,4 +1,5 @@
-//! The local vision model on the committed photos (fixtures/, see fixtures/LICENSES.md).
+//! The local vision model on the committed photos (fixtures/, see fixtures/LICENSES.md): each
+//! gives the expected species, or is refused with a reason that says why.
 
 use std::sync::OnceLock;
 
@@ -53,6 +54,22 @@ fn the_cat_photo_is_a_cat() {
             .iter()
             .take(3)
             .all(|a| a.species.as_deref() == Some("cat"))
+    );
+}
+
+#[test]
+fn the_goldfish_photo_is_a_fish_named_as_a_goldfish() {
+    let VisionVerdict::Pet(analysis) = verdict("goldfish.webp") else {
+        panic!("goldfish.webp refused");
+    };
+    assert_eq!(analysis.species, "fish");
+    // One class holds more than half of the probability: the breed is named.
+    assert_eq!(analysis.breed, "goldfish");
+    assert_eq!(
+        analysis.alternatives.first().map(|a| a.label.as_str()),
+        Some("goldfish"),
+        "{:?}",
+        analysis.alternatives
     );
 }
 
