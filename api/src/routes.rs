@@ -15,6 +15,7 @@ use steps::{ImageFormat, Job, JobError, JobStatus, keys};
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::body::{self, BodySchema, Field, JsonType};
 use crate::error::ApiError;
 use crate::submit::{SubmitError, submit_upload};
 use crate::validate::{parse_job_id, parse_s3_uri};
@@ -116,26 +117,28 @@ async fn presigned_url(
     .await
 }
 
+/// The body of `POST /process`: `{"s3_uri": "s3://…"}` and nothing else.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ProcessBody {
-    s3_uri: String,
+pub struct ProcessRequest {
+    pub s3_uri: String,
+}
+
+impl BodySchema for ProcessRequest {
+    const WHAT: &'static str = "the body of POST /process";
+    const FIELDS: &'static [Field] = &[Field {
+        name: "s3_uri",
+        json_type: JsonType::String,
+        required: true,
+    }];
 }
 
 async fn process(
     Caller(owner): Caller,
     State(state): State<ApiState>,
-    body: Result<Json<ProcessBody>, JsonRejection>,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(|e| {
-        ApiError::bad_request(
-            "InvalidBody",
-            format!(
-                "expected a JSON body {{\"s3_uri\": \"s3://…\"}}: {}",
-                e.body_text()
-            ),
-        )
-    })?;
+    let body: ProcessRequest = body::parse(body)?;
     let location = parse_s3_uri(&body.s3_uri)?;
     if location.bucket != state.config.uploads_bucket {
         return Err(ApiError::bad_request(

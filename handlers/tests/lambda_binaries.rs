@@ -20,7 +20,9 @@ use steps::JobStatus;
 use steps::ports::{JobMessage, JobStore, ObjectStore};
 use uuid::Uuid;
 
-const TIMEOUT: Duration = Duration::from_secs(60);
+/// An upper bound on one invocation, cold start included (no wall-clock assertion: only a
+/// hung binary takes this long, and the machine may be busy).
+const TIMEOUT: Duration = Duration::from_secs(180);
 
 /// A Lambda binary running against an emulator; killed (by pid) when dropped.
 struct Function {
@@ -442,6 +444,37 @@ async fn the_api_binaries_serve_the_router_behind_api_gateway() {
         )
         .await
         .unwrap();
+    // The Lambda path parses bodies as `petavatar serve` does: an array (serde alone would
+    // take it as the fields in order), an unknown field and a null are 400s naming the problem.
+    for (body, named) in [
+        (json!([s3_uri]), "not an array"),
+        (
+            json!({"s3_uri": s3_uri, "priority": 1}),
+            "unknown field `priority`",
+        ),
+        (
+            json!({"s3_uri": null}),
+            "`s3_uri` must be a string, not null",
+        ),
+    ] {
+        let refused = process
+            .respond(gateway_event(
+                "POST",
+                "/process",
+                "/process",
+                Some("key-a"),
+                Value::Null,
+                Some(body.clone()),
+            ))
+            .await;
+        assert_eq!(refused["statusCode"], 400, "{body}: {refused}");
+        let error = &body_of(&refused)["error"];
+        assert_eq!(error["code"], "InvalidBody", "{refused}");
+        assert!(
+            error["message"].as_str().unwrap().contains(named),
+            "{body}: {refused}"
+        );
+    }
     let queued = process
         .respond(gateway_event(
             "POST",

@@ -32,6 +32,9 @@ pub enum RunError {
     },
     #[error("engine: {0}")]
     Engine(#[from] statemachine::EngineError),
+    /// The vision model's weights are missing or corrupt: checked before the photo is read.
+    #[error("{0}")]
+    Vision(#[from] vision::LoadError),
     #[error("job store: {0}")]
     Jobs(#[from] steps::ports::JobStoreError),
     #[error("object store: {0}")]
@@ -156,6 +159,7 @@ pub fn photo_format(bytes: &[u8], path: &Path) -> ImageFormat {
 /// Runs the pipeline on one photo. The stores and the history live in memory: `run` leaves
 /// nothing behind but what it writes to `--out`.
 pub async fn run(options: RunOptions) -> Result<Job, RunError> {
+    let vision = vision::LocalVision::load()?;
     let photo = tokio::fs::read(&options.photo)
         .await
         .map_err(|source| RunError::ReadPhoto {
@@ -163,11 +167,14 @@ pub async fn run(options: RunOptions) -> Result<Job, RunError> {
             source,
         })?;
     let InMemoryWorld {
-        deps,
+        mut deps,
         uploads,
         generated,
         jobs,
     } = InMemoryWorld::offline();
+    // The embedded default sees with the local pretrained models; the texture heuristic of
+    // `steps::offline` is only the evaluation's baseline.
+    deps.vision = Arc::new(vision);
 
     let job_id = Uuid::new_v4();
     let format = photo_format(&photo, &options.photo);

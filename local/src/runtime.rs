@@ -68,6 +68,35 @@ pub fn execution_input(job_id: uuid::Uuid, upload_key: &str, species_hint: Optio
     })
 }
 
+/// What an ended execution did to its job, as the pipeline's terminal states say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Succeeded through RecordResult.
+    Completed,
+    /// Succeeded through RecordRejection → `JobRejected`: the photo was refused for its content
+    /// (the job is `failed` with this error, as clients have always seen it). Not a fault.
+    Rejected(steps::JobError),
+    /// Failed, timed out or aborted: a fault (or an operator's stop), counted and alarmed on.
+    Failed,
+}
+
+/// The outcome of an ended execution (`None` while it runs). A succeeded execution is a
+/// rejection when its output is RecordRejection's (`JobRejected`'s `OutputPath`).
+pub fn job_outcome(change: &statemachine::ExecutionStatusChange) -> Option<JobOutcome> {
+    use statemachine::ExecutionStatus;
+    match change.status {
+        ExecutionStatus::Running => None,
+        ExecutionStatus::Succeeded => Some(
+            change
+                .output
+                .as_deref()
+                .and_then(steps::record_failure::rejection_in_execution_output)
+                .map_or(JobOutcome::Completed, JobOutcome::Rejected),
+        ),
+        _ => Some(JobOutcome::Failed),
+    }
+}
+
 /// Told when a stage starts and ends: the progress bar of `run`, the metrics of `serve`.
 pub trait StageObserver: Send + Sync + 'static {
     fn started(&self, _stage: StageName, _job_id: &str) {}

@@ -54,6 +54,9 @@ pub enum ServeError {
     History(#[from] statemachine::StoreError),
     #[error("engine: {0}")]
     Engine(#[from] statemachine::EngineError),
+    /// The vision model's weights are missing or corrupt: the server does not start.
+    #[error("{0}")]
+    Vision(#[from] vision::LoadError),
     #[error("cannot listen on 127.0.0.1:{port}: {source}")]
     Bind { port: u16, source: std::io::Error },
     #[error("server: {0}")]
@@ -125,6 +128,8 @@ pub fn create_key(data: &Path) -> Result<(String, String), ServeError> {
 }
 
 pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
+    // First, so that missing or corrupt weights stop the server before it touches anything.
+    let vision = vision::LocalVision::load()?;
     let data = options.data.clone();
     std::fs::create_dir_all(&data).map_err(data_error(&data))?;
     let db = database_path(&data);
@@ -154,11 +159,12 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         queue: sqlite_queue.clone(),
     });
 
-    let deps = Deps::offline(
+    let mut deps = Deps::offline(
         Arc::new(uploads.clone()),
         Arc::new(generated.clone()),
         jobs.clone(),
     );
+    deps.vision = Arc::new(vision);
     let observers: Vec<Arc<dyn StageObserver>> = vec![Arc::new(MetricsObserver)];
     let engine = Engine::builder()
         .store(HistoryStore::open(engine_path(&data))?)

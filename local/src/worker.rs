@@ -12,7 +12,9 @@
 //! on the queue, until an execution ends; jobs then complete one after another, in order.
 //!
 //! The reconciler plays the EventBridge rule on Step Functions status changes: a job whose
-//! execution timed out or was aborted (so `RecordFailure` never ran) is marked failed.
+//! execution timed out or was aborted (so `RecordFailure` never ran) is marked failed. A
+//! succeeded execution is a completed job or, when it ended at `JobRejected`, a rejected one
+//! (`runtime::job_outcome`): counted as `JobsRejected`, not as a failure.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -336,8 +338,7 @@ pub async fn reconcile(jobs: &dyn JobStore, change: &ExecutionStatusChange) {
             return;
         }
         if change.status == ExecutionStatus::Succeeded {
-            // RecordResult is the last state: a succeeded execution has written its job.
-            tracing::error!(status = %job.status, "execution succeeded but its job is not terminal");
+            reconcile_succeeded(jobs, job_id, &job, change).await;
             return;
         }
         let error = match change.status {
@@ -373,6 +374,38 @@ pub async fn reconcile(jobs: &dyn JobStore, change: &ExecutionStatusChange) {
     .await
 }
 
+/// A succeeded execution has written its job: RecordResult (completed) or RecordRejection
+/// (failed with the refusal's code) is the state before its end. A rejection whose job is
+/// still not terminal (only an outside write could undo it) gets its error written again; a
+/// completed execution's job cannot be completed from here, so it is only reported.
+async fn reconcile_succeeded(
+    jobs: &dyn JobStore,
+    job_id: Uuid,
+    job: &steps::Job,
+    change: &ExecutionStatusChange,
+) {
+    match runtime::job_outcome(change) {
+        Some(runtime::JobOutcome::Rejected(error)) => match jobs.fail(job_id, error).await {
+            Ok(_) => tracing::warn!("job marked failed with the rejection its execution recorded"),
+            Err(JobStoreError::Conflict { current, .. }) if current != JobStatus::Processing => {}
+            Err(e) => tracing::error!(error = %e, "cannot mark the rejected job failed"),
+        },
+        _ => {
+            tracing::error!(status = %job.status, "execution succeeded but its job is not terminal")
+        }
+    }
+}
+
+/// Counts the end of an execution: completed, rejected (by reason) or failed jobs.
+fn count_job_end(change: &ExecutionStatusChange) {
+    match runtime::job_outcome(change) {
+        Some(runtime::JobOutcome::Completed) => emf::job_event(JobEvent::Completed, &change.name),
+        Some(runtime::JobOutcome::Rejected(error)) => emf::job_rejected(&error.code, &change.name),
+        Some(runtime::JobOutcome::Failed) => emf::job_event(JobEvent::Failed, &change.name),
+        None => {}
+    }
+}
+
 /// Starts following the engine's status changes (the EventBridge rule). It subscribes before
 /// it returns, so a change published right after (an execution resumed at start-up that ends at
 /// once, an operator's stop) reaches it: start it before `Engine::resume_all`.
@@ -390,11 +423,7 @@ async fn follow_status_changes(
     loop {
         match changes.recv().await {
             Ok(change) => {
-                match change.status {
-                    ExecutionStatus::Running => {}
-                    ExecutionStatus::Succeeded => emf::job_event(JobEvent::Completed, &change.name),
-                    _ => emf::job_event(JobEvent::Failed, &change.name),
-                }
+                count_job_end(&change);
                 reconcile(jobs.as_ref(), &change).await;
             }
             Err(RecvError::Lagged(missed)) => {
@@ -589,9 +618,10 @@ mod tests {
         assert!(f.worker.engine.list_executions(None).unwrap().is_empty());
     }
 
-    /// Polls the job until it has `status` (two seconds at most).
+    /// Polls the job until it has `status` (a minute at most: only a job that never gets
+    /// there fails, not one on a busy machine).
     async fn wait_for_status(jobs: &InMemoryJobStore, job_id: Uuid, status: JobStatus) -> Job {
-        for _ in 0..100 {
+        for _ in 0..3000 {
             let current = jobs.get(job_id).await.unwrap();
             if current.status == status {
                 return current;
@@ -897,7 +927,8 @@ mod tests {
         f.worker.queue.send(&message(&job), Utc::now()).unwrap();
         while f.worker.engine.list_executions(None).unwrap().is_empty() {
             assert!(
-                sent.elapsed() < Duration::from_secs(10),
+                // Far below the 600 s poll interval, far above any scheduling lag.
+                sent.elapsed() < Duration::from_secs(60),
                 "the worker slept through the message"
             );
             tokio::time::sleep(Duration::from_millis(10)).await;

@@ -218,6 +218,22 @@ pub struct PetAnalysis {
     #[serde(default)]
     pub palette: Vec<String>,
     pub model: ModelName,
+    /// How sure the vision model is of `species` (0–1), when it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    /// The model's other readings of the photo, most likely first (may be empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<Alternative>,
+}
+
+/// One reading of the photo by a classifier: a class (an ImageNet class name for the local
+/// model), the species group it belongs to (`None` when it is not an animal) and its probability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alternative {
+    pub label: String,
+    #[serde(default)]
+    pub species: Option<String>,
+    pub probability: f64,
 }
 
 /// Seniority of the career.

@@ -64,6 +64,8 @@ fn analysis_strategy() -> impl Strategy<Value = PetAnalysis> {
             personality,
             palette: vec!["#aa8866".into(), "#332211".into()],
             model: "offline".into(),
+            confidence: None,
+            alternatives: vec![],
         })
 }
 
@@ -196,6 +198,8 @@ fn analysis_template() -> PetAnalysis {
         personality,
         palette: vec![],
         model: "offline".into(),
+        confidence: None,
+        alternatives: vec![],
     }
 }
 

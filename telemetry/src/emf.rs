@@ -8,6 +8,7 @@
 //! | metric | unit | dimensions | properties |
 //! |---|---|---|---|
 //! | `JobsStarted`, `JobsCompleted`, `JobsFailed` | Count | `Service` | `job_id` |
+//! | `JobsRejected` | Count | `Service`, `Reason` (the error name: `PetAvatar.NotAPet`, …) | `job_id` |
 //! | `StageDuration` | Milliseconds | `Service`, `Stage` | `job_id` |
 //! | `StageErrors` | Count | `Service`, `Stage`, `ErrorType` | `job_id` |
 //! | `ModelCalls` | Count | `Service`, `Model`, `Operation` | |
@@ -96,6 +97,14 @@ impl Metric {
 
     pub fn job_event(event: JobEvent, job_id: &str) -> Self {
         Metric::new(event.metric_name(), 1.0, Unit::Count).property("job_id", job_id)
+    }
+
+    /// A job refused for its input (not a pet, not a usable image): an answer, not a fault, so
+    /// it is not a `JobsFailed`. `reason` is the refusal's error name (a handful of values).
+    pub fn job_rejected(reason: &str, job_id: &str) -> Self {
+        Metric::new("JobsRejected", 1.0, Unit::Count)
+            .dimension("Reason", reason)
+            .property("job_id", job_id)
     }
 
     /// `stage` is the state's name in the state machine (`ValidateImage`).
@@ -191,6 +200,11 @@ pub fn emit(metric: &Metric) {
 /// Counts `event` for `job_id`.
 pub fn job_event(event: JobEvent, job_id: &str) {
     emit(&Metric::job_event(event, job_id));
+}
+
+/// Counts a job refused for its input, by `reason` (its error name).
+pub fn job_rejected(reason: &str, job_id: &str) {
+    emit(&Metric::job_rejected(reason, job_id));
 }
 
 /// A stage run's duration.
@@ -311,6 +325,12 @@ mod tests {
                 "JobsFailed",
                 "Count",
                 json!(["Service"]),
+            ),
+            (
+                Metric::job_rejected("PetAvatar.NotAPet", "j"),
+                "JobsRejected",
+                "Count",
+                json!(["Service", "Reason"]),
             ),
             (
                 Metric::stage_error("MapCareer", "PetAvatar.Transient", "j"),

@@ -3,6 +3,14 @@
 //! would leave its job `processing` forever; this handler marks it `failed` unless it is already
 //! terminal (the conditional write refuses, which is the normal case for FAILED: RecordFailure
 //! got there first).
+//!
+//! A SUCCEEDED execution whose output is RecordRejection's (it ended at `JobRejected`: the photo
+//! was refused for its content) is a rejected job: `failed` with the refusal's code, counted as
+//! `JobsRejected`, never as a failure. RecordRejection wrote it before the execution ended, so
+//! the rule in infra/ does not send SUCCEEDED here; if such an event arrives anyway (a rule
+//! widened by hand, an event replayed from the dead-letter queue), the job gets that same
+//! record, or keeps it. A FAILED execution whose error is a rejection's name is a fault:
+//! recording the rejection itself failed; the job still gets the rejection's code.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
@@ -28,6 +36,9 @@ pub struct ExecutionStatusChange {
     /// The execution input as a JSON string.
     #[serde(default)]
     pub input: Option<String>,
+    /// The execution output as a JSON string (SUCCEEDED only; absent over 256 KiB).
+    #[serde(default)]
+    pub output: Option<String>,
     #[serde(default)]
     pub error: Option<String>,
     #[serde(default)]
@@ -40,7 +51,8 @@ pub enum Outcome {
     MarkedFailed(JobError),
     /// The job had ended already (RecordResult or RecordFailure ran): left as it is.
     AlreadyTerminal,
-    /// Not an ending that needs reconciling (RUNNING, SUCCEEDED), or not one of our jobs.
+    /// Not an ending that needs reconciling (RUNNING, a completed SUCCEEDED), or not one of our
+    /// jobs.
     Ignored(String),
 }
 
@@ -75,6 +87,7 @@ pub fn job_error_for(detail: &ExecutionStatusChange) -> Option<JobError> {
             "PetAvatar.Aborted".to_owned(),
             "the pipeline was stopped by an operator".to_owned(),
         ),
+        "SUCCEEDED" => return rejection_of(detail),
         "FAILED" => (
             detail
                 .error
@@ -95,6 +108,17 @@ pub fn job_error_for(detail: &ExecutionStatusChange) -> Option<JobError> {
     Some(JobError { code, message })
 }
 
+/// The rejection a SUCCEEDED execution recorded (its output is RecordRejection's).
+pub fn rejection_of(detail: &ExecutionStatusChange) -> Option<JobError> {
+    if detail.status != "SUCCEEDED" {
+        return None;
+    }
+    detail
+        .output
+        .as_deref()
+        .and_then(steps::record_failure::rejection_in_execution_output)
+}
+
 pub async fn reconcile(
     jobs: &dyn JobStore,
     detail: &ExecutionStatusChange,
@@ -112,7 +136,11 @@ pub async fn reconcile(
     async move {
         match jobs.fail(job_id, error.clone()).await {
             Ok(_) => {
-                telemetry::emf::job_event(JobEvent::Failed, &job_id.to_string());
+                if detail.status == "SUCCEEDED" {
+                    telemetry::emf::job_rejected(&error.code, &job_id.to_string());
+                } else {
+                    telemetry::emf::job_event(JobEvent::Failed, &job_id.to_string());
+                }
                 tracing::warn!(code = %error.code, message = %error.message, "job marked failed by the reconciler");
                 Ok(Outcome::MarkedFailed(error))
             }
@@ -159,6 +187,7 @@ mod tests {
             name: "123e4567-e89b-42d3-a456-426614174000".into(),
             status: status.into(),
             input: Some(r#"{"job_id":"123e4567-e89b-42d3-a456-426614174000","bucket":"b","key":"k","species_hint":null}"#.into()),
+            output: None,
             error: None,
             cause: None,
         }
@@ -180,6 +209,24 @@ mod tests {
         );
         assert_eq!(job_error_for(&detail("SUCCEEDED")), None);
         assert_eq!(job_error_for(&detail("RUNNING")), None);
+    }
+
+    #[test]
+    fn a_succeeded_execution_is_reconciled_only_when_it_recorded_a_rejection() {
+        let mut d = detail("SUCCEEDED");
+        d.output = Some(r#"{"job_id":"123e4567-e89b-42d3-a456-426614174000","bucket":"b","key":"k","generated":[]}"#.into());
+        assert_eq!(job_error_for(&d), None, "a completed job");
+        d.output = Some(
+            r#"{"job_id":"123e4567-e89b-42d3-a456-426614174000","status":"failed","code":"PetAvatar.NotAPet","message":"not a pet: a mug","rejected":true}"#
+                .into(),
+        );
+        assert_eq!(
+            job_error_for(&d),
+            Some(JobError {
+                code: "PetAvatar.NotAPet".into(),
+                message: "not a pet: a mug".into()
+            })
+        );
     }
 
     #[test]

@@ -70,15 +70,35 @@ pub async fn handle(
 
 /// Counts jobs that reached an end.
 fn record_outcome(stage: StageName, output: &Value, job_id: &str) {
-    match stage {
-        StageName::RecordResult => telemetry::emf::job_event(JobEvent::Completed, job_id),
-        // record-failure also answers for a job that was already terminal: count only failures.
-        StageName::RecordFailure
-            if output.get("status").and_then(Value::as_str) == Some("failed") =>
-        {
-            telemetry::emf::job_event(JobEvent::Failed, job_id);
-        }
+    match (stage, job_end(stage, output)) {
+        (StageName::RecordResult, _) => telemetry::emf::job_event(JobEvent::Completed, job_id),
+        (_, Some(JobEnd::Rejected(reason))) => telemetry::emf::job_rejected(&reason, job_id),
+        (_, Some(JobEnd::Failed)) => telemetry::emf::job_event(JobEvent::Failed, job_id),
         _ => {}
+    }
+}
+
+/// How record-failure ended a job.
+#[derive(Debug, PartialEq, Eq)]
+enum JobEnd {
+    Failed,
+    /// Refused for its input (the `RecordRejection` state), with the refusal's error name.
+    Rejected(String),
+}
+
+/// What record-failure's output says it did: it also answers for a job that was already
+/// terminal, which is no new end (`None`).
+fn job_end(stage: StageName, output: &Value) -> Option<JobEnd> {
+    if stage != StageName::RecordFailure {
+        return None;
+    }
+    let output: steps::record_failure::Output = serde_json::from_value(output.clone()).ok()?;
+    if output.status != steps::JobStatus::Failed {
+        return None;
+    }
+    match output.rejection() {
+        Some(error) => Some(JobEnd::Rejected(error.code)),
+        None => Some(JobEnd::Failed),
     }
 }
 
@@ -102,5 +122,35 @@ mod tests {
         assert_eq!(d.error_message, "not a pet: a person");
         let d = diagnostic(&StageError::Transient("throttled".into()));
         assert_eq!(d.error_type, "PetAvatar.Transient");
+    }
+
+    #[test]
+    fn record_failure_counts_rejections_apart_from_failures() {
+        let output = |status: &str, rejected: bool| {
+            serde_json::json!({
+                "job_id": "123e4567-e89b-42d3-a456-426614174000",
+                "status": status,
+                "code": "PetAvatar.NotAPet",
+                "message": "not a pet: a mug",
+                "rejected": rejected,
+            })
+        };
+        assert_eq!(
+            job_end(StageName::RecordFailure, &output("failed", true)),
+            Some(JobEnd::Rejected("PetAvatar.NotAPet".into()))
+        );
+        assert_eq!(
+            job_end(StageName::RecordFailure, &output("failed", false)),
+            Some(JobEnd::Failed)
+        );
+        assert_eq!(
+            job_end(StageName::RecordFailure, &output("completed", true)),
+            None,
+            "a job already terminal is no new end"
+        );
+        assert_eq!(
+            job_end(StageName::MapCareer, &output("failed", false)),
+            None
+        );
     }
 }

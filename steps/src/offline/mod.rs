@@ -85,6 +85,8 @@ fn analysis_from(stats: &PhotoStats, species_hint: Option<&str>) -> PetAnalysis 
             .map(|c| format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2]))
             .collect(),
         model: MODEL.to_string(),
+        confidence: None,
+        alternatives: Vec::new(),
     }
 }
 

@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
 
-import { ARTIFACTS, CHELSEA, REPO_ROOT, buildPetavatar, startServer } from "../lib/petavatar.js";
+import { ARTIFACTS, CHELSEA, REPO_ROOT, START_TIMEOUT_MS, buildPetavatar, startServer } from "../lib/petavatar.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 // Without the background-networking flags Chromium keeps dialling out, and this machine's
@@ -48,8 +48,11 @@ before(async () => {
   const binary = buildPetavatar();
   server = await startServer(binary);
   // playwright's launch() gives Chromium a new empty --user-data-dir of its own.
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+  // launch() returns once Chromium answers over its DevTools pipe; on a busy machine that can
+  // take longer than playwright's 30 s default, and so can a page's waits.
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, timeout: START_TIMEOUT_MS });
   context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+  context.setDefaultTimeout(START_TIMEOUT_MS);
   page = await context.newPage();
   page.on("pageerror", (e) => pageErrors.push(String(e)));
   page.on("console", (m) => {
