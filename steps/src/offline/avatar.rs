@@ -767,10 +767,17 @@ fn sky(c: &mut Canvas) {
 // ---------------------------------------------------------------------------------------------
 // The figure
 
+/// How much the figure is enlarged about the bottom centre: a headshot's face fills more of the
+/// frame than the design space's 1:1 layout gives, and a larger face still reads at 256 px.
+const FIGURE_SCALE: f32 = 1.1;
+
 fn draw_figure(c: &mut Canvas, attire: Attire, look: &Look) {
     // Soft shadow behind the figure.
     c.radial_glow(512.0, 760.0, 420.0, [0, 0, 0], 60);
-    let shoulders = Transform::from_rotate_at(look.shoulder_tilt, 512.0, 1024.0);
+    let zoom = Transform::from_translate(512.0, 1024.0)
+        .pre_scale(FIGURE_SCALE, FIGURE_SCALE)
+        .pre_translate(-512.0, -1024.0);
+    let shoulders = zoom.pre_concat(Transform::from_rotate_at(look.shoulder_tilt, 512.0, 1024.0));
     let head = shoulders.pre_concat(Transform::from_rotate_at(look.head_tilt, 512.0, 660.0));
     c.local = head;
     person::back_hair(c, look);
@@ -783,12 +790,16 @@ fn draw_figure(c: &mut Canvas, attire: Attire, look: &Look) {
     c.local = Transform::identity();
 }
 
+/// Shoulders and chest: the trapezius slopes from the base of the neck to rounded shoulders,
+/// then the arms fall straight out of the frame.
 fn torso_path() -> Option<Path> {
     let mut pb = PathBuilder::new();
-    pb.move_to(150.0, 1024.0);
-    pb.cubic_to(150.0, 830.0, 210.0, 720.0, 400.0, 690.0);
-    pb.line_to(624.0, 690.0);
-    pb.cubic_to(814.0, 720.0, 874.0, 830.0, 874.0, 1024.0);
+    pb.move_to(96.0, 1024.0);
+    pb.cubic_to(98.0, 900.0, 130.0, 808.0, 250.0, 776.0);
+    pb.cubic_to(320.0, 758.0, 392.0, 728.0, 430.0, 690.0);
+    pb.line_to(594.0, 690.0);
+    pb.cubic_to(632.0, 728.0, 704.0, 758.0, 774.0, 776.0);
+    pb.cubic_to(894.0, 808.0, 926.0, 900.0, 928.0, 1024.0);
     pb.close();
     pb.finish()
 }
@@ -1218,6 +1229,66 @@ mod tests {
         }
         let mean = total as f64 / (256.0 * 256.0 * 3.0);
         assert!(mean < 6.0, "mean difference {mean}");
+    }
+
+    #[test]
+    fn the_same_analysis_draws_the_same_png() {
+        let a = render_png(&portrait(256, Scene::Stage, Attire::Blazer, "dog")).unwrap();
+        let b = render_png(&portrait(256, Scene::Stage, Attire::Blazer, "dog")).unwrap();
+        assert!(a == b);
+    }
+
+    /// Pets that differ in species, breed, coat, expression, posture and scores give people who
+    /// differ in face, hair, eyes, skin and pose: over 24 analyses, every feature takes several
+    /// values and almost every person is unique.
+    #[test]
+    fn different_analyses_give_varied_people() {
+        use crate::personality::{DIMENSION_COUNT, Personality};
+        use std::collections::BTreeSet;
+        let species = ["cat", "dog", "rabbit", "bird", "horse", "other_animal"];
+        let expressions = [
+            "alert and attentive",
+            "soft and friendly",
+            "intense and serious",
+            "pensive",
+            "calm and curious",
+        ];
+        let postures = [
+            "centred close-up, facing the camera",
+            "off-centre, turned slightly away",
+            "relaxed, sprawled across the frame",
+        ];
+        let palettes = [
+            ["#1a1a1a", "#d8d0c0"],
+            ["#c0702e", "#f0d8b0"],
+            ["#e8dcc8", "#4a3a30"],
+            ["#8a7050", "#2a2018"],
+            ["#f4f4f0", "#999999"],
+            ["#6a5440", "#6a5440"],
+        ];
+        let mut looks = Vec::new();
+        for i in 0..24usize {
+            let mut a = sample_analysis(species[i % 6], "mixed", &palettes[(i / 2) % 6]);
+            a.expression = expressions[i % 5].into();
+            a.posture = postures[i % 3].into();
+            let mut scores = [50u8; DIMENSION_COUNT];
+            for (d, s) in scores.iter_mut().enumerate() {
+                *s = (20 + (d * 7 + i * 13) % 61) as u8;
+            }
+            a.personality = Personality::from_scores(scores);
+            looks.push(Look::from_analysis(&a));
+        }
+        let count =
+            |f: &dyn Fn(&Look) -> String| looks.iter().map(f).collect::<BTreeSet<_>>().len();
+        assert!(count(&|l| format!("{:?}", l.face)) >= 3);
+        assert!(count(&|l| format!("{:?}", l.style)) >= 4);
+        assert!(count(&|l| format!("{:?}", l.texture)) >= 2);
+        assert!(count(&|l| format!("{:?}", l.hair)) >= 5);
+        assert!(count(&|l| format!("{:?}", l.skin)) >= 4);
+        assert!(count(&|l| format!("{:?}", l.eyes)) >= 3);
+        assert!(count(&|l| format!("{:.1}", l.smile)) >= 3);
+        assert!(count(&|l| format!("{:.0}", l.head_tilt)) >= 3);
+        assert!(count(&|l| format!("{l:?}")) >= 23);
     }
 
     #[test]

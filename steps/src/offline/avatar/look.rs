@@ -374,7 +374,7 @@ impl Look {
         };
         let bookish =
             (traits("analytical_thinking") + traits("intelligence") + traits("focus")) / 3.0;
-        let glasses = if bookish > 0.58 || rng.unit() < 0.18 {
+        let glasses = if bookish > 0.68 || rng.unit() < 0.12 {
             rng.pick(&[Glasses::Round, Glasses::Rectangular])
         } else {
             Glasses::None
@@ -525,6 +525,8 @@ pub(crate) fn sample_analysis(species: &str, breed: &str, palette: &[&str]) -> P
         vibe: "warm".into(),
         palette: palette.iter().map(|s| s.to_string()).collect(),
         model: "offline".into(),
+        confidence: None,
+        alternatives: Vec::new(),
     }
 }
 

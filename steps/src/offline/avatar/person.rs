@@ -259,7 +259,7 @@ fn bumpy_ellipse(cx: f32, cy: f32, rx: f32, ry: f32, bumps: usize, depth: f32) -
 /// The neck, shaded darker under the jaw.
 pub fn neck(c: &mut Canvas, look: &Look) {
     let f = Face::of(look);
-    let half = f.w * 0.46;
+    let half = f.w * 0.52;
     let top = HY + 100.0 * f.l;
     let mut pb = PathBuilder::new();
     pb.move_to(HX - half, top);
@@ -895,20 +895,28 @@ fn texture(c: &mut Canvas, look: &Look, f: &Face, mask: Option<&Mask>, top: f32,
         }
     }
     if let Some(streak) = look.highlight {
-        for i in 0..7 {
-            let x = HX - f.w * 0.9 + i as f32 * f.w * 0.3 + (rng.unit() - 0.5) * 10.0;
+        // A patterned coat: a few soft, uneven streaks that follow the fall of the hair.
+        for _ in 0..5 {
+            let t = rng.unit();
+            let x1 = HX - f.w * 1.1 + t * f.w * 2.2;
+            let x0 = HX + look.side * f.w * 0.25 + (x1 - HX) * 0.3;
             let mut pb = PathBuilder::new();
-            pb.move_to(x + look.side * 20.0, top);
-            pb.quad_to(x + wave, (top + bottom) / 2.0, x - look.side * 10.0, bottom);
+            pb.move_to(x0, top + 14.0);
+            pb.quad_to(
+                (x0 + x1) / 2.0 + wave + (rng.unit() - 0.5) * 20.0,
+                (top + bottom) / 2.0,
+                x1,
+                bottom - rng.unit() * 40.0,
+            );
             if let Some(path) = pb.finish() {
                 let stroke = tiny_skia::Stroke {
-                    width: 9.0,
+                    width: 10.0 + rng.unit() * 10.0,
                     line_cap: tiny_skia::LineCap::Round,
                     ..tiny_skia::Stroke::default()
                 };
                 let t = c.transform();
                 c.pixmap
-                    .stroke_path(&path, &solid(streak, 110), &stroke, t, mask);
+                    .stroke_path(&path, &solid(streak, 64), &stroke, t, mask);
             }
         }
     }
