@@ -97,7 +97,7 @@ pub fn career_for(analysis: &PetAnalysis) -> CareerProfile {
     let runner_up = ranked.get(1).map_or(-1.0, |r| r.1);
     CareerProfile {
         job_title: best.title.to_string(),
-        seniority: careers::seniority(&analysis.personality),
+        seniority: careers::seniority(&analysis.personality, best.title),
         industry: best.industry.to_string(),
         work_style: best.work_style.to_string(),
         attire: best.attire.describe().to_string(),
