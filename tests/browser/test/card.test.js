@@ -69,7 +69,9 @@ before(async () => {
       if (JSON.stringify(last) !== JSON.stringify(snapshot)) window.__stageSnapshots.push(snapshot);
     };
     document.addEventListener("DOMContentLoaded", () => {
-      new MutationObserver(record).observe(document.getElementById("stage-list"), { attributes: true, subtree: true });
+      // Only the upload page has a stage list (the init script runs on every page).
+      const list = document.getElementById("stage-list");
+      if (list) new MutationObserver(record).observe(list, { attributes: true, subtree: true });
     });
   });
   page.on("response", async (r) => {
