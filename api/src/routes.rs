@@ -223,6 +223,8 @@ struct StatusBody {
     status: JobStatus,
     stage: steps::Stage,
     progress: u8,
+    /// Every pipeline stage and where it is (both Parallel branches while they run).
+    stages: Vec<steps::StageReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<JobError>,
     created_at: String,
@@ -248,6 +250,7 @@ async fn status(
             status: job.status,
             stage: job.stage,
             progress: job.progress,
+            stages: steps::stage_reports(job.status, job.stage),
             error: job.error.clone(),
             created_at: rfc3339(job.created_at),
             updated_at: rfc3339(job.updated_at),
@@ -285,10 +288,25 @@ async fn results(
             .presign_get(avatar_key, state.config.download_expires_in)
             .await
             .map_err(|e| ApiError::internal("presign avatar", e))?;
+        // Every size GenerateAvatar stored: the 1024 px avatar, then its variants.
+        let mut avatars =
+            vec![json!({"size": steps::generate_avatar::AVATAR_SIZE, "url": avatar_url})];
+        for size in steps::generate_avatar::VARIANT_SIZES {
+            let url = state
+                .avatar_presigner
+                .presign_get(
+                    &keys::avatar_variant(job_id, size),
+                    state.config.download_expires_in,
+                )
+                .await
+                .map_err(|e| ApiError::internal("presign avatar variant", e))?;
+            avatars.push(json!({"size": size, "url": url}));
+        }
         Ok(Json(json!({
             "job_id": job_id,
             "avatar_url": avatar_url,
             "avatar_url_expires_in": state.config.download_expires_in.as_secs(),
+            "avatars": avatars,
             "identity": identity,
             "career": job.career_profile,
             "pet_analysis": analysis,

@@ -2,6 +2,7 @@
 //! (SQLite jobs, files, an SQS-like queue, HMAC-signed URLs), the engine wiring, the server
 //! and the CLI commands.
 
+pub mod contact_sheet;
 pub mod executions;
 pub mod jobqueue;
 pub mod lifecycle;

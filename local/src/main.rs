@@ -1,6 +1,7 @@
 //! `petavatar`: PetAvatar on one machine, no AWS account needed.
 //!
 //! - `petavatar run PHOTO` — the whole pipeline on one photo;
+//! - `petavatar contact-sheet PHOTO... -o sheet.png` — photos beside their avatars, one PNG;
 //! - `petavatar serve` — the API, the web page, the queue, the worker and the engine;
 //! - `petavatar executions list|show` — execution histories (GetExecutionHistory shape);
 //! - `petavatar submit PHOTO --api URL --key KEY` — a client of the public API.
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use petavatar::{executions, run, serve, submit};
+use petavatar::{contact_sheet, executions, run, serve, submit};
 use telemetry::logging;
 
 #[derive(Parser)]
@@ -36,6 +37,21 @@ enum Command {
         /// What the pet is, if you know (`cat`, `dog`, …).
         #[arg(long)]
         species: Option<String>,
+    },
+    /// Run the pipeline on several photos and render each photo beside its avatar in one PNG.
+    ContactSheet {
+        /// JPEG, PNG or HEIC photos (a refused photo gets a crossed-out tile).
+        #[arg(required = true)]
+        photos: Vec<PathBuf>,
+        /// The sheet to write.
+        #[arg(short, long, default_value = "contact-sheet.png")]
+        out: PathBuf,
+        /// Side of each photo and avatar tile, in pixels.
+        #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(32..=1024))]
+        tile: u32,
+        /// Photo + avatar pairs per row.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=16))]
+        columns: u32,
     },
     /// Serve the API, the web page, the worker and the engine on 127.0.0.1.
     Serve {
@@ -159,6 +175,30 @@ async fn dispatch(command: Command) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
             print!("{}", run::render_identity(&job));
             println!("\nWrote {}/avatar.png and result.json", out.display());
+            Ok(())
+        }
+        Command::ContactSheet {
+            photos,
+            out,
+            tile,
+            columns,
+        } => {
+            logging::init_cli();
+            let entries = contact_sheet::contact_sheet(&contact_sheet::SheetOptions {
+                photos,
+                out: out.clone(),
+                tile,
+                columns,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            for (i, entry) in entries.iter().enumerate() {
+                match &entry.summary {
+                    Ok(line) => println!("{:>2}. {}: {line}", i + 1, entry.photo.display()),
+                    Err(why) => println!("{:>2}. {}: refused: {why}", i + 1, entry.photo.display()),
+                }
+            }
+            println!("Wrote {}", out.display());
             Ok(())
         }
         Command::Serve {

@@ -125,6 +125,7 @@ impl TaskHandler for StageHandler {
             observer.started(self.stage, &job_id);
         }
         if !self.delay.is_zero() {
+            self.report_entered(&job_id).await;
             tokio::time::sleep(self.delay).await;
         }
         let labels = steps::invoke::Labels {
@@ -143,6 +144,38 @@ impl TaskHandler for StageHandler {
             );
         }
         run.result.map_err(|e| task_failure(&e))
+    }
+}
+
+impl StageHandler {
+    /// With a demo pause, the stage shows as running in `/status` for the whole pause (the stage
+    /// itself writes the same `advance` when it starts: the write is idempotent). Without it a
+    /// poller would see the pause as the previous stage still running. A refused or failed
+    /// write is left to the stage's own `advance` to report.
+    async fn report_entered(&self, job_id: &str) {
+        let Some(stage) = job_stage(self.stage) else {
+            return;
+        };
+        if let Ok(job_id) = job_id.parse::<uuid::Uuid>() {
+            let _ = self
+                .deps
+                .jobs
+                .advance(job_id, stage, stage.progress())
+                .await;
+        }
+    }
+}
+
+/// The job record's stage of a pipeline stage (`None` for RecordFailure, which ends a job).
+fn job_stage(stage: StageName) -> Option<steps::Stage> {
+    match stage {
+        StageName::ValidateImage => Some(steps::Stage::ValidateImage),
+        StageName::AnalyzePet => Some(steps::Stage::AnalyzePet),
+        StageName::MapCareer => Some(steps::Stage::MapCareer),
+        StageName::GenerateAvatar => Some(steps::Stage::GenerateAvatar),
+        StageName::WriteIdentity => Some(steps::Stage::WriteIdentity),
+        StageName::RecordResult => Some(steps::Stage::RecordResult),
+        StageName::RecordFailure => None,
     }
 }
 

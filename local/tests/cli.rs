@@ -51,6 +51,45 @@ fn run_writes_the_avatar_and_the_identity() {
     assert!(stdout.contains("cat"), "{stdout}");
 }
 
+/// The sheet: one pair per photo, a refused photo crossed out, and the same photos give the
+/// same sheet (the avatar depends on the photo only, not on the job).
+#[test]
+fn contact_sheet_pairs_each_photo_with_its_avatar_and_is_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let coffee = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/coffee.png");
+    let sheet = |name: &str| {
+        let out = dir.path().join(name);
+        let output = petavatar(&[
+            &"contact-sheet",
+            &CHELSEA,
+            &coffee,
+            &"-o",
+            &out,
+            &"--tile",
+            &"64",
+            &"--columns",
+            &"2",
+        ]);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "stdout: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (std::fs::read(out).unwrap(), stdout)
+    };
+    let (first, legend) = sheet("a.png");
+    let (second, _) = sheet("b.png");
+    assert!(
+        legend.contains("chelsea.png: ") && legend.contains("cat"),
+        "{legend}"
+    );
+    assert!(legend.contains("coffee.png: refused"), "{legend}");
+    // Two pairs side by side: 12 + 2 × (64 + 12 + 64 + 24) wide, 12 + 64 + 24 high.
+    assert_eq!(png_size(&first), (12 + 2 * (2 * 64 + 36), 12 + 64 + 24));
+    assert!(first == second, "two sheets of the same photos differ");
+}
+
 #[test]
 fn run_refuses_a_photo_of_a_person_and_says_so() {
     let dir = tempfile::tempdir().unwrap();

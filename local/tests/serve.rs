@@ -56,6 +56,39 @@ async fn the_full_flow_from_presigned_url_to_avatar_download() {
         .map(|s| s["progress"].as_u64().unwrap())
         .collect();
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+    // `stages` lists every stage; each was seen running, both Parallel branches at once.
+    let running = |s: &Value| -> Vec<String> {
+        s["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["state"] == "running")
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for stage in [
+        "validate_image",
+        "analyze_pet",
+        "map_career",
+        "record_result",
+    ] {
+        assert!(
+            seen.iter().any(|s| running(s).contains(&stage.to_owned())),
+            "{stage} never seen running: {seen:#?}"
+        );
+    }
+    assert!(
+        seen.iter()
+            .any(|s| running(s) == ["generate_avatar", "write_identity"]),
+        "the Parallel branches were never seen running together"
+    );
+    assert!(
+        last["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] == "done")
+    );
 
     let (status, results) = client.get(&format!("/results/{job_id}")).await;
     assert_eq!(status, StatusCode::OK, "{results}");
@@ -71,6 +104,21 @@ async fn the_full_flow_from_presigned_url_to_avatar_download() {
     assert_eq!(avatar.status(), StatusCode::OK);
     assert_eq!(avatar.headers()["content-type"], "image/png");
     assert_eq!(png_size(&avatar.bytes().await.unwrap()), (1024, 1024));
+    // Every size, each with its own signed URL.
+    let avatars = results["avatars"].as_array().unwrap();
+    assert_eq!(avatars.len(), 3, "{results}");
+    assert_eq!(avatars[0]["url"], results["avatar_url"]);
+    for (entry, size) in avatars.iter().zip([1024u32, 512, 256]) {
+        assert_eq!(entry["size"], size);
+        let png = client
+            .http
+            .get(entry["url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(png.status(), StatusCode::OK);
+        assert_eq!(png_size(&png.bytes().await.unwrap()), (size, size));
+    }
 
     // The execution ran every stage of the real pipeline, once.
     let detail = client

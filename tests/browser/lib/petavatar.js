@@ -38,11 +38,13 @@ export const START_TIMEOUT_MS = 120_000;
 /// take it first, and prints it) on a fresh temp data folder, waits for its "listening on"
 /// line, then until it answers `GET /openapi.json`; the first start prints the API key on
 /// stderr. The server is killed by pid when the test process exits, whatever the outcome.
-export async function startServer(binary, { timeoutMs = START_TIMEOUT_MS } = {}) {
+/// `stageDelayMs` pauses before each stage (`--stage-delay-ms`), so that a poller sees every
+/// stage run, RecordResult and both Parallel branches included.
+export async function startServer(binary, { timeoutMs = START_TIMEOUT_MS, stageDelayMs = 0 } = {}) {
   const data = mkdtempSync(path.join(tmpdir(), "petavatar-browser-"));
   const logPath = path.join(data, "server.log");
   const log = createWriteStream(logPath);
-  const child = spawn(binary, ["serve", "--port", "0", "--data", path.join(data, "data")], {
+  const child = spawn(binary, ["serve", "--port", "0", "--data", path.join(data, "data"), "--stage-delay-ms", String(stageDelayMs)], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "info" },
   });
