@@ -19,7 +19,8 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { ACCESS, type BucketName, type FunctionAccess, type ModelRole } from './access';
-import { loadDefinition } from './asl';
+import { faultErrorsMetric } from './alarms';
+import { loadDefinition, rejectionsByTask, type TaskRejections } from './asl';
 import { PLACEHOLDER_ASSET_DIR, type PetAvatarSettings } from './config';
 import { ALL_FUNCTIONS, API_FUNCTIONS, type FunctionSpec, HANDLERS, SQS_WORKER_TIMEOUT_SECONDS, STAGES } from './functions';
 import { modelGrant } from './models';
@@ -55,6 +56,8 @@ export class PetAvatarStack extends Stack {
   public readonly api: apigw.RestApi;
   public readonly alarmTopic: sns.Topic;
   public readonly alarms: cloudwatch.Alarm[] = [];
+  /** What each stage Task hands to RecordRejection (from the ASL's catchers). */
+  public rejections: readonly TaskRejections[] = [];
   /** Binaries that fell back to placeholder-asset/ (empty for a deployable synth). */
   public readonly placeholderBins: string[] = [];
 
@@ -353,6 +356,7 @@ export class PetAvatarStack extends Stack {
     const substitutions: Record<string, string> = {};
     for (const spec of STAGES) substitutions[spec.aslPlaceholder as string] = this.functions[spec.id].functionArn;
     const { text, unusedSubstitutions } = loadDefinition(aslPath, Object.keys(substitutions));
+    this.rejections = rejectionsByTask(text);
     if (unusedSubstitutions.length > 0) {
       Annotations.of(this).addWarningV2(
         'petavatar:unused-asl-substitution',
@@ -605,9 +609,13 @@ export class PetAvatarStack extends Stack {
     const fiveMinutes = Duration.minutes(5);
 
     for (const spec of ALL_FUNCTIONS) {
+      const rejections = this.rejectionsOf(spec);
       alarm(`${spec.id}ErrorsAlarm`, {
-        alarmDescription: `Lambda ${spec.id} reported errors`,
-        metric: this.functions[spec.id].metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
+        alarmDescription:
+          rejections.length === 0
+            ? `Lambda ${spec.id} reported errors`
+            : `Lambda ${spec.id} reported errors other than rejected photos (${rejections.join(', ')} are answers, not faults)`,
+        metric: faultErrorsMetric(this.functions[spec.id], spec.id, rejections, fiveMinutes),
         threshold: 1,
         evaluationPeriods: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -647,6 +655,16 @@ export class PetAvatarStack extends Stack {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     });
     return topic;
+  }
+
+  /**
+   * The rejection names of a stage function, whichever Task of the definition runs it. The
+   * `Stage` dimension the function writes is its state name, which is the spec id.
+   */
+  private rejectionsOf(spec: FunctionSpec): string[] {
+    if (spec.aslPlaceholder === undefined) return [];
+    const names = this.rejections.filter((r) => r.placeholder === spec.aslPlaceholder).flatMap((r) => r.errors);
+    return [...new Set(names)];
   }
 
   private createOutputs(): void {

@@ -2,7 +2,7 @@
 //! A `StageError` leaves as `Diagnostic { error_type: err.name() }` — the stable dotted name
 //! (`PetAvatar.NotAPet`) that the state machine's `Retry`/`Catch` `ErrorEquals` match.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -43,6 +43,7 @@ pub async fn handle(
         request_id = %event.context.request_id
     );
     async move {
+        let invoked_at = SystemTime::now();
         let started = Instant::now();
         let result = steps::run_json(stage, event.payload, deps).await;
         let millis = started.elapsed().as_secs_f64() * 1000.0;
@@ -54,7 +55,9 @@ pub async fn handle(
                 Ok(output)
             }
             Err(err) => {
-                telemetry::emf::stage_error(stage.state_name(), err.name(), &job_id);
+                // Filed under the invocation's start, as Lambda files its Errors: the Errors
+                // alarms of the rejecting stages subtract these counts (infra/lib/alarms.ts).
+                telemetry::emf::stage_error_at(stage.state_name(), err.name(), &job_id, invoked_at);
                 if err.is_transient() {
                     tracing::warn!(error_type = err.name(), error = %err, duration_ms = millis, "stage failed; the state machine retries");
                 } else {
