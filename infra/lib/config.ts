@@ -24,6 +24,11 @@ export interface PetAvatarSettings {
    * still fenced by the `bedrock:InferenceProfileArn` condition.
    */
   readonly modelRoutingRegions: readonly string[];
+  /**
+   * AWS Marketplace product ids the model functions may subscribe to on a model's first call.
+   * Empty: those of the configured models (lib/models.ts).
+   */
+  readonly marketplaceProductIds: readonly string[];
   /** Retention of every log group the stack creates, in days. */
   readonly logRetentionDays: number;
   /** Lambda CPU architecture. */
@@ -56,6 +61,7 @@ export const SETTINGS = {
   imageModelId: 'PETAVATAR_IMAGE_MODEL_ID',
   imageModelRegion: 'PETAVATAR_IMAGE_MODEL_REGION',
   modelRoutingRegions: 'PETAVATAR_MODEL_ROUTING_REGIONS',
+  marketplaceProductIds: 'PETAVATAR_MARKETPLACE_PRODUCT_IDS',
   logRetentionDays: 'PETAVATAR_LOG_RETENTION_DAYS',
   lambdaArchitecture: 'PETAVATAR_LAMBDA_ARCHITECTURE',
   lambdaAssetDir: 'PETAVATAR_LAMBDA_ASSET_DIR',
@@ -147,6 +153,7 @@ export function loadSettings(ctx: ContextSource, env: NodeJS.ProcessEnv = proces
     imageModelId: raw(ctx, env, 'imageModelId') ?? DEFAULT_IMAGE_MODEL_ID,
     imageModelRegion: raw(ctx, env, 'imageModelRegion') ?? region,
     modelRoutingRegions: parseList(raw(ctx, env, 'modelRoutingRegions'), []),
+    marketplaceProductIds: parseList(raw(ctx, env, 'marketplaceProductIds'), []),
     logRetentionDays: parsePositiveInt('logRetentionDays', raw(ctx, env, 'logRetentionDays'), DEFAULT_LOG_RETENTION_DAYS),
     architecture: parseArchitecture(raw(ctx, env, 'lambdaArchitecture')),
     lambdaAssetDir: assetDir === undefined ? DEFAULT_LAMBDA_ASSET_DIR : path.resolve(INFRA_DIR, assetDir),

@@ -23,7 +23,7 @@ import { faultErrorsMetric } from './alarms';
 import { loadDefinition, rejectionsByTask, type TaskRejections } from './asl';
 import { PLACEHOLDER_ASSET_DIR, type PetAvatarSettings } from './config';
 import { ALL_FUNCTIONS, API_FUNCTIONS, type FunctionSpec, HANDLERS, SQS_WORKER_TIMEOUT_SECONDS, STAGES } from './functions';
-import { modelGrant } from './models';
+import { marketplaceProductIds, marketplaceStatements, modelGrant } from './models';
 import { acknowledge } from './nag';
 
 export interface PetAvatarStackProps extends StackProps {
@@ -347,6 +347,22 @@ export class PetAvatarStack extends Stack {
           `Cross-region inference profile ${modelId} routes to the foundation model in several regions; the region is a wildcard but the statement only applies through that one profile (condition bedrock:InferenceProfileArn). Pin the regions with -c modelRoutingRegions=...`,
         );
       }
+    }
+    const productIds = [
+      ...new Set(
+        (access.models ?? []).flatMap((modelRole) =>
+          marketplaceProductIds(this.modelSetting(modelRole).modelId, this.settings.marketplaceProductIds),
+        ),
+      ),
+    ];
+    const marketplace = marketplaceStatements(productIds);
+    for (const statement of marketplace) role.addToPolicy(statement);
+    if (marketplace.length > 0) {
+      acknowledge(
+        role,
+        'AwsSolutions-IAM5[Resource::*]',
+        `The first call of a Marketplace model subscribes the account to it, and Bedrock requires the calling role to hold aws-marketplace:Subscribe and aws-marketplace:ViewSubscriptions, which have no resource-level permissions. Subscribe is limited to product ${productIds.join(', ')} by the aws-marketplace:ProductId condition.`,
+      );
     }
   }
 
