@@ -77,6 +77,7 @@ export const SETTINGS = {
 
 export type SettingKey = keyof typeof SETTINGS;
 
+/** Where the defaults deploy together: AWS documents Stable Image Core in us-west-2. */
 export const DEFAULT_REGION = 'us-west-2';
 export const DEFAULT_TEXT_MODEL_ID = 'us.anthropic.claude-sonnet-4-5-20250929-v1:0';
 export const DEFAULT_IMAGE_MODEL_ID = 'stability.stable-image-core-v1:1';
@@ -141,7 +142,10 @@ export function parseArchitecture(value: string | undefined): Architecture {
 }
 
 export function loadSettings(ctx: ContextSource, env: NodeJS.ProcessEnv = process.env): PetAvatarSettings {
-  const region = raw(ctx, env, 'region') ?? env.CDK_DEFAULT_REGION ?? DEFAULT_REGION;
+  // Not CDK_DEFAULT_REGION (the caller's profile): the default models are all offered in
+  // DEFAULT_REGION (a `us.` inference profile, Stable Image Core), and a deploy elsewhere must be
+  // asked for (-c region=…), together with models offered there.
+  const region = raw(ctx, env, 'region') ?? DEFAULT_REGION;
   const textModelId = raw(ctx, env, 'textModelId') ?? DEFAULT_TEXT_MODEL_ID;
   const assetDir = raw(ctx, env, 'lambdaAssetDir');
   const aslPath = raw(ctx, env, 'aslPath');
