@@ -46,6 +46,11 @@ export interface PetAvatarSettings {
   readonly apiBurstLimit: number;
   /** Let the stack create the account-wide API Gateway CloudWatch role (first deploy in an account). */
   readonly createApiGatewayAccountRole: boolean;
+  /**
+   * AnalyzePet's local gate: `local` runs the `vision` classifier before the vision model and
+   * refuses non-pets and people without a Bedrock call; `off` sends every photo to the model.
+   */
+  readonly visionGate: 'off' | 'local';
   /** Optional e-mail address subscribed to the alarm topic. */
   readonly alarmEmail?: string;
   /** The ASL definition deployed as the pipeline. */
@@ -71,6 +76,7 @@ export const SETTINGS = {
   apiRateLimit: 'PETAVATAR_API_RATE_LIMIT',
   apiBurstLimit: 'PETAVATAR_API_BURST_LIMIT',
   createApiGatewayAccountRole: 'PETAVATAR_CREATE_APIGW_ACCOUNT_ROLE',
+  visionGate: 'PETAVATAR_VISION_GATE',
   alarmEmail: 'PETAVATAR_ALARM_EMAIL',
   aslPath: 'PETAVATAR_ASL_PATH',
 } as const;
@@ -141,6 +147,11 @@ export function parseArchitecture(value: string | undefined): Architecture {
   }
 }
 
+function parseVisionGate(value: string | undefined): 'off' | 'local' {
+  if (value === undefined || value === 'off' || value === 'local') return value ?? 'off';
+  throw new Error(`setting visionGate: expected off or local, got ${JSON.stringify(value)}`);
+}
+
 export function loadSettings(ctx: ContextSource, env: NodeJS.ProcessEnv = process.env): PetAvatarSettings {
   // Not CDK_DEFAULT_REGION (the caller's profile): the default models are all offered in
   // DEFAULT_REGION (a `us.` inference profile, Stable Image Core), and a deploy elsewhere must be
@@ -171,6 +182,7 @@ export function loadSettings(ctx: ContextSource, env: NodeJS.ProcessEnv = proces
       raw(ctx, env, 'createApiGatewayAccountRole'),
       false,
     ),
+    visionGate: parseVisionGate(raw(ctx, env, 'visionGate')),
     alarmEmail: raw(ctx, env, 'alarmEmail'),
     aslPath: aslPath === undefined ? DEFAULT_ASL_PATH : path.resolve(INFRA_DIR, aslPath),
   };

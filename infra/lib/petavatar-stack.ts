@@ -210,7 +210,7 @@ export class PetAvatarStack extends Stack {
     }
     throw new Error(
       `missing Lambda binary ${path.join(dir, 'bootstrap')}: build the handlers first ` +
-        `(cargo lambda build --release --bins -p handlers${this.settings.architecture === lambda.Architecture.ARM_64 ? ' --arm64' : ''}), ` +
+        `(cargo lambda build --release --bins -p handlers --features vision-gate${this.settings.architecture === lambda.Architecture.ARM_64 ? ' --arm64' : ''}), ` +
         `or synth with -c placeholderAssets=true (never deploy that)`,
     );
   }
@@ -245,6 +245,8 @@ export class PetAvatarStack extends Stack {
       IMAGE_MODEL_ID: this.settings.imageModelId,
       IMAGE_MODEL_REGION: this.settings.imageModelRegion,
       CORS_ALLOWED_ORIGINS: this.settings.corsOrigins.join(','),
+      // Read by analyze-pet only (handlers' wiring::gated_vision).
+      PETAVATAR_VISION_GATE: this.settings.visionGate,
       PETAVATAR_FUNCTION: spec.id,
     };
   }

@@ -304,6 +304,7 @@ describe('function configuration (the contract with handlers/)', () => {
     'JOBS_TABLE',
     'PETAVATAR_FUNCTION',
     'PETAVATAR_MODEL_BACKEND',
+    'PETAVATAR_VISION_GATE',
     'RUST_LOG',
     'TEXT_MODEL_ID',
     'UPLOADS_BUCKET',

@@ -67,6 +67,15 @@ describe('settings', () => {
     }
   });
 
+  test('the AnalyzePet vision gate is off unless asked for, and reaches the function', () => {
+    assert.equal(loadSettings(ctx({}), {}).visionGate, 'off');
+    assert.equal(loadSettings(ctx({}), { PETAVATAR_VISION_GATE: 'local' }).visionGate, 'local');
+    assert.throws(() => loadSettings(ctx({ visionGate: 'on' }), {}), /off or local/);
+    const { stack, template } = synthTemplate({ visionGate: 'local' });
+    const fn = template.toJSON().Resources[stack.resolve(stack.getLogicalId(stack.functions.AnalyzePet.node.defaultChild as any))];
+    assert.equal(fn.Properties.Environment.Variables.PETAVATAR_VISION_GATE, 'local');
+  });
+
   test('architecture switch', () => {
     assert.equal(loadSettings(ctx({ lambdaArchitecture: 'arm64' }), {}).architecture, Architecture.ARM_64);
     assert.equal(loadSettings(ctx({}), { PETAVATAR_LAMBDA_ARCHITECTURE: 'aarch64' }).architecture, Architecture.ARM_64);
