@@ -6,7 +6,7 @@
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::FutureExt;
 use serde_json::Value;
@@ -56,6 +56,7 @@ pub async fn invoke_stage(
         request_id = labels.request_id,
         retry = labels.retry_count,
     );
+    let invoked_at = SystemTime::now();
     let started = Instant::now();
     let result = AssertUnwindSafe(run_json(stage, payload, deps))
         .catch_unwind()
@@ -63,7 +64,7 @@ pub async fn invoke_stage(
         .await
         .unwrap_or_else(|panic| Err(StageError::Internal(panic_message(panic.as_ref()))));
     let elapsed = started.elapsed();
-    span.in_scope(|| report(stage, &job_id, &result, elapsed));
+    span.in_scope(|| report(stage, &job_id, &result, invoked_at, elapsed));
     StageRun {
         result,
         elapsed,
@@ -72,7 +73,13 @@ pub async fn invoke_stage(
 }
 
 /// The stage's log line and metrics.
-fn report(stage: StageName, job_id: &str, result: &Result<Value, StageError>, elapsed: Duration) {
+fn report(
+    stage: StageName,
+    job_id: &str,
+    result: &Result<Value, StageError>,
+    invoked_at: SystemTime,
+    elapsed: Duration,
+) {
     let millis = elapsed.as_secs_f64() * 1000.0;
     emf::stage_duration(stage.state_name(), job_id, millis);
     match result {
@@ -81,7 +88,9 @@ fn report(stage: StageName, job_id: &str, result: &Result<Value, StageError>, el
             tracing::info!(duration_ms = millis, "stage succeeded");
         }
         Err(err) => {
-            emf::stage_error(stage.state_name(), err.name(), job_id);
+            // Filed under the invocation's start, as Lambda files its Errors: the Errors alarms
+            // of the rejecting stages subtract these counts (infra/lib/alarms.ts).
+            emf::stage_error_at(stage.state_name(), err.name(), job_id, invoked_at);
             if err.is_transient() {
                 tracing::warn!(error_type = err.name(), error = %err, duration_ms = millis, "stage failed; the state machine retries");
             } else {

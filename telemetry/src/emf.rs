@@ -192,9 +192,15 @@ pub fn write_line(out: &mut impl Write, metric: &Metric, at: SystemTime) -> std:
 
 /// Writes `metric` to stdout, where CloudWatch Logs collects it on AWS.
 pub fn emit(metric: &Metric) {
+    emit_at(metric, SystemTime::now());
+}
+
+/// Writes `metric` to stdout with the timestamp `at`: CloudWatch files the value under that
+/// time, not under the time the line was written.
+pub fn emit_at(metric: &Metric, at: SystemTime) {
     let mut out = std::io::stdout().lock();
     // A lost metric line must never fail a job.
-    let _ = write_line(&mut out, metric, SystemTime::now());
+    let _ = write_line(&mut out, metric, at);
 }
 
 /// Counts `event` for `job_id`.
@@ -215,6 +221,13 @@ pub fn stage_duration(stage: &str, job_id: &str, millis: f64) {
 /// A stage run that failed with `error_type`.
 pub fn stage_error(stage: &str, error_type: &str, job_id: &str) {
     emit(&Metric::stage_error(stage, error_type, job_id));
+}
+
+/// A stage run that failed with `error_type`, filed under `invoked_at`, the time the run
+/// began. Lambda files its `Errors` metric under the invocation's start too, so an alarm that
+/// subtracts one from the other compares the same period (infra's rejection-aware alarms).
+pub fn stage_error_at(stage: &str, error_type: &str, job_id: &str, invoked_at: SystemTime) {
+    emit_at(&Metric::stage_error(stage, error_type, job_id), invoked_at);
 }
 
 /// A model call: `ModelCalls` and `ModelLatency`, plus `ModelErrors` with its kind when it failed.

@@ -7,6 +7,7 @@ use serde_json::Value;
 use steps::invoke::{Labels, invoke_stage};
 use steps::{Deps, StageError, StageName};
 
+use crate::config::Settings;
 use crate::wiring;
 
 /// The Lambda error for a stage error.
@@ -37,8 +38,25 @@ pub async fn handle(
 pub async fn serve(stage: StageName) -> Result<(), lambda_runtime::Error> {
     let (settings, clients) = wiring::cold_start().await?;
     let deps = wiring::stage_deps(&clients, &settings)?;
+    run(stage, deps, &settings).await
+}
+
+/// The main of analyze-pet: a stage whose vision model may sit behind the local gate
+/// (`PETAVATAR_VISION_GATE`).
+pub async fn serve_analyze_pet() -> Result<(), lambda_runtime::Error> {
+    let (settings, clients) = wiring::cold_start().await?;
+    let mut deps = wiring::stage_deps(&clients, &settings)?;
+    deps.vision = wiring::gated_vision(deps.vision, &settings)?;
+    run(StageName::AnalyzePet, deps, &settings).await
+}
+
+async fn run(
+    stage: StageName,
+    deps: Deps,
+    settings: &Settings,
+) -> Result<(), lambda_runtime::Error> {
     let deps = &deps;
-    tracing::info!(stage = stage.state_name(), backend = ?settings.model_backend, "stage function ready");
+    tracing::info!(stage = stage.state_name(), backend = ?settings.model_backend, vision_gate = ?settings.vision_gate, "stage function ready");
     lambda_runtime::run(service_fn(move |event| handle(stage, deps, event))).await
 }
 
