@@ -12,6 +12,7 @@ use image::codecs::jpeg::JpegEncoder;
 use image::metadata::Orientation;
 use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageReader, RgbImage};
 
+use crate::colour::{self, Pixels};
 use crate::domain::ImageFormat;
 use crate::error::StageError;
 
@@ -241,7 +242,8 @@ fn decode_jpeg(bytes: &[u8], long_edge: u32) -> Result<Decoded, StageError> {
     let info = decoder
         .info()
         .ok_or_else(|| StageError::InvalidImage("JPEG without a frame header".into()))?;
-    let rgb = jpeg_pixels_to_rgb(pixels, info.pixel_format)?;
+    let pixels = jpeg_pixels(pixels, info.pixel_format, &JpegHeader::scan(bytes));
+    let rgb = colour::to_srgb(pixels, decoder.icc_profile().as_deref());
     let mut image = RgbImage::from_raw(u32::from(w), u32::from(h), rgb).ok_or_else(|| {
         StageError::InvalidImage("JPEG decoded to fewer pixels than its header says".into())
     })?;
@@ -267,25 +269,69 @@ fn scaled_request(width: u32, height: u32, long_edge: u32) -> (u16, u16) {
     (w.min(65535.0) as u16, h.min(65535.0) as u16)
 }
 
-fn jpeg_pixels_to_rgb(
-    pixels: Vec<u8>,
-    format: jpeg_decoder::PixelFormat,
-) -> Result<Vec<u8>, StageError> {
+/// The decoder's samples by colour model. For four components `jpeg-decoder` returns
+/// `255 − stored` (it has already undone YCCK's YCC transform): with Adobe's marker the stored
+/// samples were inverted, so that is the ink; without it (a plain CMYK writer) the ink is the
+/// complement. Pillow and libjpeg-based viewers read them the same way.
+fn jpeg_pixels(pixels: Vec<u8>, format: jpeg_decoder::PixelFormat, header: &JpegHeader) -> Pixels {
     match format {
-        jpeg_decoder::PixelFormat::RGB24 => Ok(pixels),
-        jpeg_decoder::PixelFormat::L8 => Ok(pixels.iter().flat_map(|&l| [l, l, l]).collect()),
-        jpeg_decoder::PixelFormat::L16 => Ok(pixels
-            .chunks_exact(2)
-            .flat_map(|c| [c[0], c[0], c[0]])
-            .collect()),
-        // Adobe CMYK JPEGs store inverted values; jpeg-decoder returns them as stored.
-        jpeg_decoder::PixelFormat::CMYK32 => Ok(pixels
-            .chunks_exact(4)
-            .flat_map(|p| {
-                let k = u16::from(p[3]);
-                [p[0], p[1], p[2]].map(|c| ((u16::from(c) * k) / 255) as u8)
-            })
-            .collect()),
+        jpeg_decoder::PixelFormat::RGB24 => Pixels::Rgb(pixels),
+        jpeg_decoder::PixelFormat::L8 => Pixels::Grey(pixels),
+        // Lossless 9..16-bit grey: native-endian samples of `precision` bits.
+        jpeg_decoder::PixelFormat::L16 => {
+            let max = (1u32 << header.precision.clamp(9, 16)) - 1;
+            Pixels::Grey(
+                pixels
+                    .chunks_exact(2)
+                    .map(|c| {
+                        (u32::from(u16::from_ne_bytes([c[0], c[1]])).min(max) * 255 / max) as u8
+                    })
+                    .collect(),
+            )
+        }
+        jpeg_decoder::PixelFormat::CMYK32 if header.adobe => Pixels::Cmyk(pixels),
+        jpeg_decoder::PixelFormat::CMYK32 => Pixels::Cmyk(pixels.iter().map(|v| 255 - v).collect()),
+    }
+}
+
+/// What `jpeg-decoder` does not tell: whether Adobe's APP14 marker is present (then CMYK/YCCK
+/// samples are stored inverted, Photoshop's convention that every other writer copied) and the
+/// frame's sample precision.
+struct JpegHeader {
+    adobe: bool,
+    precision: u8,
+}
+
+impl JpegHeader {
+    /// Walks the marker segments up to the first scan (never into entropy-coded data).
+    fn scan(bytes: &[u8]) -> JpegHeader {
+        let mut header = JpegHeader {
+            adobe: false,
+            precision: 8,
+        };
+        let mut at = 2; // after SOI
+        while at + 4 <= bytes.len() && bytes[at] == 0xFF {
+            let marker = bytes[at + 1];
+            if marker == 0xFF {
+                at += 1; // a fill byte
+                continue;
+            }
+            if marker == 0xDA || marker == 0xD9 {
+                break; // start of scan / end of image
+            }
+            let length = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+            let payload = bytes.get(at + 4..at + 2 + length).unwrap_or_default();
+            match marker {
+                0xEE if payload.starts_with(b"Adobe") => header.adobe = true,
+                // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC): precision is the first byte.
+                0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
+                    header.precision = payload.first().copied().unwrap_or(8);
+                }
+                _ => {}
+            }
+            at += 2 + length;
+        }
+        header
     }
 }
 
@@ -304,14 +350,32 @@ fn decode_png(bytes: &[u8]) -> Result<Decoded, StageError> {
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(corrupt)?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    // A broken iCCP chunk only costs the colour management, not the photo.
+    let icc = decoder.icc_profile().ok().flatten();
     let (original_width, original_height) = decoder.dimensions();
     let dynamic = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
-    let image = orient(flatten_to_rgb(dynamic), orientation);
+    let image = orient(png_to_srgb(dynamic, icc.as_deref())?, orientation);
     Ok(Decoded {
         image,
         original_width,
         original_height,
     })
+}
+
+/// Any PNG (1/2/4/8/16-bit, grey, grey+alpha, palette, RGB(A), interlaced: the `png` crate has
+/// expanded it to 8 or 16 bits per sample) as 8-bit sRGB: alpha flattened on white, then the
+/// iCCP profile applied.
+fn png_to_srgb(image: DynamicImage, icc: Option<&[u8]>) -> Result<RgbImage, StageError> {
+    let grey = !image.color().has_color();
+    let flat = flatten_to_rgb(image);
+    let (w, h) = flat.dimensions();
+    let pixels = if grey {
+        Pixels::Grey(flat.pixels().map(|p| p[0]).collect())
+    } else {
+        Pixels::Rgb(flat.into_raw())
+    };
+    RgbImage::from_raw(w, h, colour::to_srgb(pixels, icc))
+        .ok_or_else(|| StageError::Internal("colour conversion changed the pixel count".into()))
 }
 
 /// RGB over a white background (a transparent PNG should not turn black).
@@ -522,5 +586,26 @@ mod heic {
 
     pub fn decode(_bytes: &[u8]) -> Result<Decoded, StageError> {
         Err(StageError::UnsupportedFormat(MESSAGE.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_adobe_marker_and_precision_come_from_the_header_only() {
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0];
+        jpeg.extend_from_slice(&[0xFF, 0xC3, 0, 8, 12, 0, 1, 0, 1, 1]);
+        let mut with_adobe = jpeg.clone();
+        with_adobe.extend_from_slice(&[0xFF, 0xEE, 0, 14]);
+        with_adobe.extend_from_slice(b"Adobe\0\x64\0\0\0\0\x02");
+        with_adobe.extend_from_slice(&[0xFF, 0xDA, 0, 2]);
+        let header = JpegHeader::scan(&with_adobe);
+        assert!(header.adobe);
+        assert_eq!(header.precision, 12);
+        jpeg.extend_from_slice(&[0xFF, 0xDA, 0, 2]);
+        jpeg.extend_from_slice(b"\xFF\xEE\x00\x0eAdobe in the entropy-coded data");
+        assert!(!JpegHeader::scan(&jpeg).adobe);
     }
 }
