@@ -367,32 +367,30 @@ fn decode_png(bytes: &[u8]) -> Result<Decoded, StageError> {
 /// iCCP profile applied.
 fn png_to_srgb(image: DynamicImage, icc: Option<&[u8]>) -> Result<RgbImage, StageError> {
     let grey = !image.color().has_color();
-    let flat = flatten_to_rgb(image);
-    let (w, h) = flat.dimensions();
-    let pixels = if grey {
-        Pixels::Grey(flat.pixels().map(|p| p[0]).collect())
+    let (w, h) = (image.width(), image.height());
+    // Over white: a transparent PNG should not turn black.
+    let flat = if image.color().has_alpha() {
+        flatten_rgba(image.to_rgba8().as_raw())
     } else {
-        Pixels::Rgb(flat.into_raw())
+        image.to_rgb8().into_raw()
+    };
+    let pixels = if grey {
+        Pixels::Grey(flat.chunks_exact(3).map(|p| p[0]).collect())
+    } else {
+        Pixels::Rgb(flat)
     };
     RgbImage::from_raw(w, h, colour::to_srgb(pixels, icc))
         .ok_or_else(|| StageError::Internal("colour conversion changed the pixel count".into()))
 }
 
-/// RGB over a white background (a transparent PNG should not turn black).
-fn flatten_to_rgb(image: DynamicImage) -> RgbImage {
-    if !image.color().has_alpha() {
-        return image.to_rgb8();
-    }
-    let rgba = image.to_rgba8();
-    let (w, h) = rgba.dimensions();
-    let mut out = RgbImage::new(w, h);
-    for (dst, src) in out.pixels_mut().zip(rgba.pixels()) {
-        let a = u16::from(src[3]);
-        for c in 0..3 {
-            dst[c] = ((u16::from(src[c]) * a + 255 * (255 - a)) / 255) as u8;
-        }
-    }
-    out
+/// `R G B A` samples to `R G B` over a white background.
+fn flatten_rgba(rgba: &[u8]) -> Vec<u8> {
+    rgba.chunks_exact(4)
+        .flat_map(|p| {
+            let a = u16::from(p[3]);
+            [p[0], p[1], p[2]].map(|c| ((u16::from(c) * a + 255 * (255 - a)) / 255) as u8)
+        })
+        .collect()
 }
 
 fn orient(image: RgbImage, orientation: Orientation) -> RgbImage {
@@ -521,54 +519,98 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, StageError> {
 // ---------------------------------------------------------------------------------------------
 // HEIC
 
+/// Whether this build's ValidateImage decodes `format`. The API reads it before it presigns an
+/// upload, so a deployment never accepts an upload its pipeline would refuse.
+pub fn decodes(format: ImageFormat) -> bool {
+    match format {
+        ImageFormat::Jpeg | ImageFormat::Png => true,
+        ImageFormat::Heic => cfg!(feature = "heic"),
+    }
+}
+
 #[cfg(feature = "heic")]
 mod heic {
+    use heifer::heifer_isobmff::HeifFile;
     use image::RgbImage;
-    use libheif_rs::{ColorSpace, HeifContext, RgbChroma};
 
-    use super::Decoded;
+    use super::{Decoded, MAX_PIXELS};
     use crate::error::StageError;
 
-    fn context(bytes: &[u8]) -> Result<HeifContext, StageError> {
-        HeifContext::read_from_bytes(bytes)
-            .map_err(|e| StageError::InvalidImage(format!("corrupt HEIC: {e}")))
+    fn corrupt(e: impl std::fmt::Display) -> StageError {
+        StageError::InvalidImage(format!("corrupt HEIC: {e}"))
     }
 
+    /// The primary image's `ispe` (coded size), read from the container without decoding.
     pub fn dimensions(bytes: &[u8]) -> Result<(u32, u32), StageError> {
-        let ctx = context(bytes)?;
-        let handle = ctx
-            .primary_image_handle()
-            .map_err(|e| StageError::InvalidImage(format!("corrupt HEIC: {e}")))?;
-        Ok((handle.width(), handle.height()))
+        let file = HeifFile::parse(bytes).map_err(corrupt)?;
+        file.image_size(file.primary_id)
+            .map_err(corrupt)?
+            .ok_or_else(|| StageError::InvalidImage("HEIC without an image size (ispe)".into()))
     }
 
-    /// libheif applies the container's rotation/mirroring (irot/imir) while decoding, which is
-    /// where HEIC keeps orientation; the EXIF orientation tag must then be ignored.
+    /// Decodes the primary image (grid tiles assembled, `clap`/`irot`/`imir` applied, 10-bit
+    /// reduced to 8) and converts it to sRGB from its ICC profile or `nclx` colour information;
+    /// an alpha plane is flattened on white. The EXIF orientation is ignored, as HEIF requires:
+    /// the container's `irot`/`imir` is the orientation, and applying both would turn twice.
     pub fn decode(bytes: &[u8]) -> Result<Decoded, StageError> {
-        let ctx = context(bytes)?;
-        let handle = ctx
-            .primary_image_handle()
-            .map_err(|e| StageError::InvalidImage(format!("corrupt HEIC: {e}")))?;
-        let image = handle
-            .decode(ColorSpace::Rgb(RgbChroma::Rgb), None)
-            .map_err(|e| StageError::InvalidImage(format!("cannot decode HEIC: {e}")))?;
-        let planes = image.planes();
-        let plane = planes
-            .interleaved
-            .ok_or_else(|| StageError::InvalidImage("HEIC without an RGB plane".into()))?;
-        let (w, h, stride) = (plane.width, plane.height, plane.stride);
-        let mut rgb = Vec::with_capacity((w * h * 3) as usize);
-        for row in 0..h as usize {
-            let start = row * stride;
-            rgb.extend_from_slice(&plane.data[start..start + w as usize * 3]);
-        }
-        let image = RgbImage::from_raw(w, h, rgb)
-            .ok_or_else(|| StageError::InvalidImage("short HEIC plane".into()))?;
+        let (original_width, original_height) = dimensions(bytes)?;
+        let options = heifer::Options {
+            max_threads: 0,
+            max_pixels: MAX_PIXELS,
+        };
+        let image = match heifer::decode_srgb_rgba8(bytes, &options) {
+            Ok(image) => image,
+            // A colour description heifer cannot convert (say PQ/HLG HDR): the coded samples
+            // are still a photo, as an unmanaged viewer would show it.
+            Err(heifer::Error::Unsupported(why)) => {
+                tracing::warn!(%why, "HEIC colour left unconverted");
+                heifer::decode_rgba8(bytes, &options).map_err(unreadable)?
+            }
+            Err(e) => return Err(unreadable(e)),
+        };
+        let (width, height) = (image.width, image.height);
+        let rgb = rgba_to_rgb_in_place(image.data, image.has_alpha);
+        let image = RgbImage::from_raw(width, height, rgb)
+            .ok_or_else(|| StageError::InvalidImage("HEIC decoded to a short buffer".into()))?;
         Ok(Decoded {
             image,
-            original_width: handle.width(),
-            original_height: handle.height(),
+            original_width,
+            original_height,
         })
+    }
+
+    /// `R G B A` to `R G B` (over white when `flatten`) in the decoder's own buffer: a 12 MP
+    /// photo is 48 MB as RGBA, and a second buffer would add 36 MB to the peak.
+    fn rgba_to_rgb_in_place(mut data: Vec<u8>, flatten: bool) -> Vec<u8> {
+        let pixels = data.len() / 4;
+        for i in 0..pixels {
+            let p = [
+                data[4 * i],
+                data[4 * i + 1],
+                data[4 * i + 2],
+                data[4 * i + 3],
+            ];
+            let a = u16::from(p[3]);
+            let rgb = if flatten {
+                [p[0], p[1], p[2]].map(|c| ((u16::from(c) * a + 255 * (255 - a)) / 255) as u8)
+            } else {
+                [p[0], p[1], p[2]]
+            };
+            // Pixel i's RGB ends before pixel i + 1's RGBA starts (3i + 3 ≤ 4i + 4): nothing
+            // unread is overwritten.
+            data[3 * i..3 * i + 3].copy_from_slice(&rgb);
+        }
+        data.truncate(pixels * 3);
+        data
+    }
+
+    fn unreadable(e: heifer::Error) -> StageError {
+        match e {
+            heifer::Error::Unsupported(why) => {
+                StageError::UnsupportedFormat(format!("this HEIF file uses {why}"))
+            }
+            other => corrupt(other),
+        }
     }
 }
 
