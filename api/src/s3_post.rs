@@ -384,7 +384,8 @@ mod tests {
     #[test]
     fn refusals_carry_s3s_codes() {
         let p = policy(&[]);
-        let cases: Vec<(Vec<(String, String)>, u64, &str, u16)> = vec![
+        type Form = Vec<(String, String)>;
+        let cases: Vec<(Form, u64, &str, u16)> = vec![
             (form(&p, &[("acl", "public-read")]), 10, "AccessDenied", 403),
             (form(&p, &[]), 101, "EntityTooLarge", 400),
             (form(&p, &[]), 0, "EntityTooSmall", 400),
