@@ -11,6 +11,7 @@ pub mod body;
 pub mod error;
 pub mod openapi;
 mod routes;
+pub mod s3_post;
 pub mod submit;
 pub mod validate;
 

@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use steps::ports::{JobStoreError, ObjectStoreError, PostPolicy};
-use steps::{ImageFormat, Job, JobError, JobStatus, keys};
+use steps::{ImageFormat, Job, JobError, JobStatus, imaging, keys};
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -67,6 +67,21 @@ fn format_for_content_type(content_type: &str) -> Option<ImageFormat> {
     }
 }
 
+/// The upload types this deployment presigns: those its ValidateImage decodes (a build without
+/// HEIC never hands out a policy for a HEIC upload it would then refuse).
+fn offered_content_types() -> String {
+    [
+        ("image/jpeg", ImageFormat::Jpeg),
+        ("image/png", ImageFormat::Png),
+        ("image/heic", ImageFormat::Heic),
+    ]
+    .iter()
+    .filter(|(_, format)| imaging::decodes(*format))
+    .map(|(content_type, _)| *content_type)
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
 async fn presigned_url(
     Caller(owner): Caller,
     State(state): State<ApiState>,
@@ -76,12 +91,14 @@ async fn presigned_url(
     let content_type = query
         .content_type
         .unwrap_or_else(|| "image/jpeg".to_owned());
-    let format = format_for_content_type(&content_type).ok_or_else(|| {
-        ApiError::bad_request(
-            "UnsupportedFormat",
-            "content_type must be image/jpeg, image/png or image/heic",
-        )
-    })?;
+    let format = format_for_content_type(&content_type)
+        .filter(|format| imaging::decodes(*format))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "UnsupportedFormat",
+                format!("content_type must be one of {}", offered_content_types()),
+            )
+        })?;
     let now = state.clock.now();
     let job_id = state.clock.new_job_id();
     let key = keys::upload(job_id, format);

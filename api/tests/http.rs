@@ -349,19 +349,29 @@ async fn presigned_url_creates_a_job_of_the_caller() {
             .unwrap()
             .ends_with("/original.png")
     );
-    let (_, heic) = s
+    // HEIC is offered exactly when this build's ValidateImage decodes it (the default build
+    // does; `steps` without its `heic` feature does not, and then the policy must not offer it).
+    let (status, heic) = s
         .get("/presigned-url?content_type=image/heic", Some(KEY_A))
         .await;
-    assert!(
-        heic["upload_fields"]["key"]
-            .as_str()
-            .unwrap()
-            .ends_with("/original.heic")
-    );
+    if steps::imaging::decodes(steps::ImageFormat::Heic) {
+        assert_eq!(status, StatusCode::OK, "{heic}");
+        assert!(
+            heic["upload_fields"]["key"]
+                .as_str()
+                .unwrap()
+                .ends_with("/original.heic")
+        );
+        assert_eq!(heic["upload_fields"]["Content-Type"], "image/heic");
+    } else {
+        assert_error(status, &heic, StatusCode::BAD_REQUEST, "UnsupportedFormat");
+    }
     let (status, body) = s
         .get("/presigned-url?content_type=image/gif", Some(KEY_A))
         .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "UnsupportedFormat");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("image/jpeg, image/png"), "{message}");
 }
 
 #[tokio::test]

@@ -19,8 +19,12 @@ use statemachine::{Engine, EngineError};
 use steps::ports::{JobQueue, JobStore, ObjectStore, ObjectStoreError};
 use tracing::Instrument;
 
+use api::s3_post::{self, Refusal};
+use sha2::{Digest, Sha256};
+
 use crate::signing::{
-    FIELD_CONTENT_TYPE, FIELD_KEY, FIELD_POLICY, FIELD_SIGNATURE, SignatureError, Signer,
+    FIELD_BUCKET, FIELD_CONTENT_TYPE, FIELD_KEY, FIELD_POLICY, FIELD_SIGNATURE, SignatureError,
+    Signer,
 };
 use crate::store::FsObjectStore;
 
@@ -125,11 +129,9 @@ async fn execution_detail(
     ))
 }
 
-/// The presigned POST of the local "S3": form fields first, the file last (as S3 requires).
-async fn upload(
-    State(state): State<LocalState>,
-    mut form: Multipart,
-) -> Result<Response, ApiError> {
+/// The presigned POST of the local "S3": form fields first, the file last (as S3 requires),
+/// judged by S3's own rules (`api::s3_post`) and answered as S3 answers, errors in its XML.
+async fn upload(State(state): State<LocalState>, mut form: Multipart) -> Response {
     let result = store_upload(&state, &mut form).await;
     if result.is_err() {
         // Read the rest of a refused form before answering, so the client gets the answer
@@ -138,92 +140,155 @@ async fn upload(
             while let Ok(Some(_)) = field.chunk().await {}
         }
     }
-    result
+    result.unwrap_or_else(|refusal| refusal.into_response())
 }
 
-async fn store_upload(state: &LocalState, form: &mut Multipart) -> Result<Response, ApiError> {
-    let mut fields: HashMap<String, String> = HashMap::new();
+/// Why the local S3 refused a POST: one of S3's own refusals, or one of the few errors S3
+/// raises outside the policy (a malformed form, a missing file, an unknown bucket).
+#[derive(Debug, thiserror::Error)]
+enum UploadRefusal {
+    #[error(transparent)]
+    Policy(#[from] Refusal),
+    #[error("{message}")]
+    Other {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
+}
+
+impl IntoResponse for UploadRefusal {
+    fn into_response(self) -> Response {
+        let request_id = uuid::Uuid::new_v4().simple().to_string();
+        let (status, body) = match &self {
+            UploadRefusal::Policy(refusal) => (
+                StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN),
+                refusal.to_xml(&request_id),
+            ),
+            UploadRefusal::Other {
+                status,
+                code,
+                message,
+            } => (*status, s3_post::error_xml(code, message, &request_id)),
+        };
+        tracing::info!(status = status.as_u16(), reason = %self, "upload refused");
+        (status, [(header::CONTENT_TYPE, "application/xml")], body).into_response()
+    }
+}
+
+async fn store_upload(state: &LocalState, form: &mut Multipart) -> Result<Response, UploadRefusal> {
+    let mut fields: Vec<(String, String)> = Vec::new();
     while let Some(field) = form.next_field().await.map_err(form_error)? {
         let name = field.name().unwrap_or_default().to_owned();
-        if name != "file" {
+        if !name.eq_ignore_ascii_case("file") {
             let value = field.text().await.map_err(form_error)?;
-            fields.insert(name.to_ascii_lowercase(), value);
+            fields.push((name, value));
             continue;
         }
-        let form = UploadForm { fields };
         let span = tracing::info_span!("upload", job_id = tracing::field::Empty);
-        if let Ok(job_id) = api::validate::parse_upload_key(form.value(FIELD_KEY)) {
+        if let Ok(job_id) = api::validate::parse_upload_key(form_value(&fields, FIELD_KEY)) {
             span.record("job_id", tracing::field::display(job_id));
         }
-        return store_file(state, &form, field).instrument(span).await;
+        return store_file(state, &fields, field).instrument(span).await;
     }
-    Err(ApiError::bad_request(
-        "MissingFile",
-        "the form has no `file` field",
-    ))
+    Err(UploadRefusal::Other {
+        status: StatusCode::BAD_REQUEST,
+        code: "InvalidArgument",
+        message: "POST requires exactly one file upload per request.".into(),
+    })
 }
 
-/// The fields of a presigned POST that come before its file, by lower-cased name.
-struct UploadForm {
-    fields: HashMap<String, String>,
+/// A form field's value by case-insensitive name (the first one), or "".
+fn form_value<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default()
 }
 
-impl UploadForm {
-    fn value(&self, name: &str) -> &str {
-        self.fields
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
-            .unwrap_or_default()
-    }
-}
-
-/// Checks the form against its signed policy, streams the file in and stores it.
+/// Checks the signature and the policy, streams the file in within the policy's
+/// `content-length-range` and stores it.
 async fn store_file(
     state: &LocalState,
-    form: &UploadForm,
+    fields: &[(String, String)],
     mut file: Field<'_>,
-) -> Result<Response, ApiError> {
-    let policy = state
+) -> Result<Response, UploadRefusal> {
+    // The bucket S3 takes from the URL; the local endpoint serves several from one URL.
+    let bucket_name = form_value(fields, FIELD_BUCKET);
+    let bucket = state
+        .buckets
+        .get(bucket_name)
+        .ok_or_else(|| UploadRefusal::Other {
+            status: StatusCode::NOT_FOUND,
+            code: "NoSuchBucket",
+            message: "The specified bucket does not exist".into(),
+        })?;
+    state
         .signer
         .verify_policy(
-            form.value(FIELD_POLICY),
-            form.value(FIELD_SIGNATURE),
-            Utc::now(),
+            form_value(fields, FIELD_POLICY),
+            form_value(fields, FIELD_SIGNATURE),
         )
-        .map_err(access_denied)?;
-    let key = form.value(FIELD_KEY);
-    let content_type = form.value(FIELD_CONTENT_TYPE);
-    policy
-        .check_fields(key, content_type)
-        .map_err(access_denied)?;
+        .map_err(|_| Refusal::SignatureDoesNotMatch)?;
+    let accepted = s3_post::check_form(bucket_name, fields, Utc::now())?;
+    let cap = accepted
+        .length_range
+        .map_or(state.max_upload_bytes, |(_, max)| {
+            max.min(state.max_upload_bytes)
+        });
     let mut body = Vec::new();
     while let Some(chunk) = file.chunk().await.map_err(form_error)? {
-        if (body.len() + chunk.len()) as u64 > policy.max_bytes {
+        if (body.len() + chunk.len()) as u64 > cap {
             while let Ok(Some(_)) = file.chunk().await {}
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "EntityTooLarge",
-                format!("the policy allows at most {} bytes", policy.max_bytes),
-            ));
+            return Err(Refusal::EntityTooLarge {
+                size: (body.len() + chunk.len()) as u64,
+                max: cap,
+            }
+            .into());
         }
         body.extend_from_slice(&chunk);
     }
-    if (body.len() as u64) < policy.min_bytes {
-        return Err(ApiError::bad_request("EntityTooSmall", "the file is empty"));
-    }
-    let bucket = state
-        .buckets
-        .get(&policy.bucket)
-        .ok_or_else(|| ApiError::not_found("NoSuchBucket", "no such bucket"))?;
+    accepted.check_size(body.len() as u64)?;
+    let content_type = form_value(fields, FIELD_CONTENT_TYPE);
+    let content_type = if content_type.is_empty() {
+        "binary/octet-stream"
+    } else {
+        content_type
+    };
+    let etag = hex::encode(&Sha256::digest(&body)[..16]);
+    let key = accepted.key.as_str();
     bucket
         .put(key, Bytes::from(body), content_type)
         .await
-        .map_err(|e| ApiError::internal("store upload", e))?;
-    tracing::info!(bucket = policy.bucket, key, "object stored");
-    if policy.bucket == state.uploads_bucket {
+        .map_err(|e| {
+            tracing::error!(error = %e, context = "store upload", "internal error");
+            UploadRefusal::Other {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                code: "InternalError",
+                message: "We encountered an internal error. Please try again.".into(),
+            }
+        })?;
+    tracing::info!(bucket = bucket_name, key, "object stored");
+    if bucket_name == state.uploads_bucket {
         object_created(state, key).await;
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let status = StatusCode::from_u16(accepted.status).unwrap_or(StatusCode::NO_CONTENT);
+    let location = format!("/{bucket_name}/{key}");
+    let body = accepted.body(&location, &etag);
+    let mut response = (status, [(header::ETAG, format!("\"{etag}\""))]).into_response();
+    if !body.is_empty() {
+        response = (
+            status,
+            [
+                (header::ETAG, format!("\"{etag}\"")),
+                (header::CONTENT_TYPE, "application/xml".to_owned()),
+            ],
+            body,
+        )
+            .into_response();
+    }
+    Ok(response)
 }
 
 /// The S3 event notification: an object under `uploads/{job_id}/` queues its job, exactly
@@ -255,15 +320,22 @@ async fn object_created(state: &LocalState, key: &str) {
     .await
 }
 
-fn form_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+fn form_error(e: axum::extract::multipart::MultipartError) -> UploadRefusal {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "EntityTooLarge",
-            "the upload is too large",
-        );
+        return UploadRefusal::Other {
+            status: StatusCode::BAD_REQUEST,
+            code: "EntityTooLarge",
+            message: "Your proposed upload exceeds the maximum allowed size".into(),
+        };
     }
-    ApiError::bad_request("MalformedPOSTRequest", e.body_text())
+    UploadRefusal::Other {
+        status: StatusCode::BAD_REQUEST,
+        code: "MalformedPOSTRequest",
+        message: format!(
+            "The body of your POST request is not well-formed multipart/form-data. ({})",
+            e.body_text()
+        ),
+    }
 }
 
 /// No `Debug`: the signature is what lets anyone download.

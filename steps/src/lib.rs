@@ -8,6 +8,7 @@
 //! ignores the rest. `ResultPath` then adds the stage's output to the state. `run_json` does
 //! the (de)serialisation for a handler.
 
+pub mod colour;
 pub mod domain;
 pub mod error;
 pub mod imaging;
