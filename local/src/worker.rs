@@ -11,10 +11,10 @@
 //! make every job finish late, all together. A job beyond the slots stays `queued`, its message
 //! on the queue, until an execution ends; jobs then complete one after another, in order.
 //!
-//! The reconciler plays the EventBridge rule on Step Functions status changes: a job whose
-//! execution timed out or was aborted (so `RecordFailure` never ran) is marked failed. A
-//! succeeded execution is a completed job or, when it ended at `JobRejected`, a rejected one
-//! (`runtime::job_outcome`): counted as `JobsRejected`, not as a failure.
+//! The reconciler plays the EventBridge rule on Step Functions status changes, through the same
+//! `steps::lifecycle::reconcile` as the reconciler Lambda: a job whose execution timed out or
+//! was aborted (so `RecordFailure` never ran) is marked failed. Jobs that end are counted by the
+//! stage wrapper (`steps::invoke`), as on AWS.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -106,6 +106,28 @@ pub enum Family {
     WildAnimal,
 }
 
+impl Family {
+    pub const ALL: [Family; 17] = [
+        Family::ToyDog,
+        Family::Hound,
+        Family::Terrier,
+        Family::SportingDog,
+        Family::HerdingDog,
+        Family::WorkingDog,
+        Family::CompanionDog,
+        Family::Spitz,
+        Family::Cat,
+        Family::Rabbit,
+        Family::Rodent,
+        Family::Parrot,
+        Family::Bird,
+        Family::Fish,
+        Family::Reptile,
+        Family::Horse,
+        Family::WildAnimal,
+    ];
+}
+
 /// The temperament family of ImageNet class `index` (an animal class).
 pub fn family(index: usize) -> Family {
     match index {
