@@ -138,6 +138,6 @@ fn square_and_variants(png: &[u8]) -> Result<(Vec<u8>, Variants), StageError> {
 }
 
 fn resize_png(image: &image::RgbaImage, size: u32) -> Result<Vec<u8>, StageError> {
-    let resized = image::imageops::resize(image, size, size, image::imageops::FilterType::Lanczos3);
+    let resized = imaging::resize_rgba(image, size, size)?;
     imaging::encode_png_rgba(resized.as_raw(), size, size)
 }

@@ -10,7 +10,9 @@ use fast_image_resize::images::Image as FirImage;
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::codecs::jpeg::JpegEncoder;
 use image::metadata::Orientation;
-use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageReader, RgbImage};
+use image::{
+    DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageReader, RgbImage, RgbaImage,
+};
 
 use crate::colour::{self, Pixels};
 use crate::domain::ImageFormat;
@@ -423,15 +425,39 @@ pub fn fit_long_edge(image: RgbImage, long_edge: u32) -> Result<RgbImage, StageE
 /// Resize RGB8 pixels to exactly `width`×`height` with Lanczos3.
 pub fn resize_rgb(image: RgbImage, width: u32, height: u32) -> Result<RgbImage, StageError> {
     let (w, h) = image.dimensions();
-    let src = FirImage::from_vec_u8(w, h, image.into_raw(), PixelType::U8x3)
+    let raw = lanczos3(image.into_raw(), (w, h), PixelType::U8x3, (width, height))?;
+    RgbImage::from_raw(width, height, raw)
+        .ok_or_else(|| StageError::Internal("resize produced a short buffer".into()))
+}
+
+/// Resize RGBA8 pixels to exactly `width`×`height` with Lanczos3 (alpha-aware).
+pub fn resize_rgba(image: &RgbaImage, width: u32, height: u32) -> Result<RgbaImage, StageError> {
+    let (w, h) = image.dimensions();
+    let raw = lanczos3(
+        image.as_raw().clone(),
+        (w, h),
+        PixelType::U8x4,
+        (width, height),
+    )?;
+    RgbaImage::from_raw(width, height, raw)
+        .ok_or_else(|| StageError::Internal("resize produced a short buffer".into()))
+}
+
+/// fast_image_resize's SIMD convolution: ~10× faster than `image::imageops::resize`.
+fn lanczos3(
+    raw: Vec<u8>,
+    (w, h): (u32, u32),
+    pixel: PixelType,
+    (width, height): (u32, u32),
+) -> Result<Vec<u8>, StageError> {
+    let src = FirImage::from_vec_u8(w, h, raw, pixel)
         .map_err(|e| StageError::Internal(format!("resize source: {e}")))?;
-    let mut dst = FirImage::new(width, height, PixelType::U8x3);
+    let mut dst = FirImage::new(width, height, pixel);
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
     Resizer::new()
         .resize(&src, &mut dst, &options)
         .map_err(|e| StageError::Internal(format!("resize: {e}")))?;
-    RgbImage::from_raw(width, height, dst.into_vec())
-        .ok_or_else(|| StageError::Internal("resize produced a short buffer".into()))
+    Ok(dst.into_vec())
 }
 
 /// Encode as baseline JPEG, lowering the quality until it fits `max_bytes`.
