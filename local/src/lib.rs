@@ -3,8 +3,12 @@
 //! and the CLI commands.
 
 pub mod executions;
+pub mod guard;
+pub mod http_server;
 pub mod jobqueue;
+pub mod limits;
 pub mod presign;
+pub mod private;
 pub mod queue;
 pub mod run;
 pub mod runtime;
@@ -12,5 +16,6 @@ pub mod serve;
 pub mod signing;
 pub mod store;
 pub mod submit;
+pub mod summary;
 pub mod web;
 pub mod worker;

@@ -11,7 +11,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bytes::Bytes;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -22,7 +21,8 @@ use tracing::Instrument;
 use crate::signing::{
     FIELD_CONTENT_TYPE, FIELD_KEY, FIELD_POLICY, FIELD_SIGNATURE, SignatureError, Signer,
 };
-use crate::store::FsObjectStore;
+use crate::limits::{KeyLimits, UploadSlot};
+use crate::store::{FsObjectStore, PartialObject};
 
 pub const INDEX_HTML: &str = include_str!("web/index.html");
 pub const EXECUTIONS_HTML: &str = include_str!("web/executions.html");
@@ -41,14 +41,33 @@ pub struct LocalState {
     pub engine: Engine,
     pub state_machine_arn: String,
     pub max_upload_bytes: u64,
+    /// Uploads at once and open presigned forms, per API key.
+    pub limits: KeyLimits,
 }
 
+/// Every local route: [`page_routes`] and [`upload_routes`].
 pub fn routes(state: LocalState) -> Router {
+    page_routes(state.clone()).merge(upload_routes(state))
+}
+
+/// `POST /local/upload`, on its own: it may take much longer than any other request (a 50 MB
+/// body), so the server bounds it with a longer timeout.
+pub fn upload_routes(state: LocalState) -> Router {
     // Room for the form fields around a file of the largest allowed size; the policy's
     // own limit is enforced while the file streams in.
     let body_limit = usize::try_from(state.max_upload_bytes)
         .unwrap_or(usize::MAX)
         .saturating_add(1024 * 1024);
+    Router::new()
+        .route(
+            "/local/upload",
+            post(upload).layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .with_state(state)
+}
+
+/// The pages, the execution view and its JSON, and the signed download.
+pub fn page_routes(state: LocalState) -> Router {
     Router::new()
         .route("/", get(|| async { Html(INDEX_HTML) }))
         .route("/favicon.ico", get(favicon))
@@ -59,10 +78,6 @@ pub fn routes(state: LocalState) -> Router {
         )
         .route("/api/executions", get(list_executions))
         .route("/api/executions/{name}", get(execution_detail))
-        .route(
-            "/local/upload",
-            post(upload).layer(DefaultBodyLimit::max(body_limit)),
-        )
         .route("/local/download", get(download))
         .with_state(state)
 }
@@ -196,34 +211,83 @@ async fn store_file(
     policy
         .check_fields(key, content_type)
         .map_err(access_denied)?;
-    let mut body = Vec::new();
-    while let Some(chunk) = file.chunk().await.map_err(form_error)? {
-        if (body.len() + chunk.len()) as u64 > policy.max_bytes {
-            while let Ok(Some(_)) = file.chunk().await {}
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "EntityTooLarge",
-                format!("the policy allows at most {} bytes", policy.max_bytes),
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    if (body.len() as u64) < policy.min_bytes {
-        return Err(ApiError::bad_request("EntityTooSmall", "the file is empty"));
-    }
+    let _slot = upload_slot(state, key).await?;
     let bucket = state
         .buckets
         .get(&policy.bucket)
         .ok_or_else(|| ApiError::not_found("NoSuchBucket", "no such bucket"))?;
-    bucket
-        .put(key, Bytes::from(body), content_type)
+    let object = stream_to_disk(bucket, key, &mut file, policy.max_bytes).await?;
+    if object.written() < policy.min_bytes {
+        return Err(ApiError::bad_request("EntityTooSmall", "the file is empty"));
+    }
+    object
+        .commit()
         .await
-        .map_err(|e| ApiError::internal("store upload", e))?;
+        .map_err(|e| ApiError::port("store upload", e))?;
+    if let Ok(job_id) = api::validate::parse_upload_key(key) {
+        state.limits.forms.used(job_id);
+    }
     tracing::info!(bucket = policy.bucket, key, "object stored");
     if policy.bucket == state.uploads_bucket {
         object_created(state, key).await;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Streams the `file` part into a temporary file of `bucket` as it arrives: memory per upload
+/// stays at a chunk plus the file's write buffer, whatever the size. More than `max_bytes` is
+/// refused (413) while it streams. On any failure the temporary file is removed (dropping the
+/// [`PartialObject`] does it), and so it is when the client goes away or a timeout ends the
+/// request.
+async fn stream_to_disk(
+    bucket: &FsObjectStore,
+    key: &str,
+    file: &mut Field<'_>,
+    max_bytes: u64,
+) -> Result<PartialObject, ApiError> {
+    let mut object = bucket
+        .begin(key)
+        .await
+        .map_err(|e| ApiError::port("store upload", e))?;
+    while let Some(chunk) = file.chunk().await.map_err(form_error)? {
+        if object.written() + chunk.len() as u64 > max_bytes {
+            drop(object);
+            while let Ok(Some(_)) = file.chunk().await {}
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "EntityTooLarge",
+                format!("the policy allows at most {max_bytes} bytes"),
+            ));
+        }
+        object
+            .write(&chunk)
+            .await
+            .map_err(|e| ApiError::port("store upload", e))?;
+    }
+    Ok(object)
+}
+
+/// A slot among the uploads the job's API key may run at once (429 when it has them all).
+/// An upload outside `uploads/{job_id}/`, or of an unknown job, belongs to no key and takes
+/// none: its policy alone governs it.
+async fn upload_slot(state: &LocalState, key: &str) -> Result<Option<UploadSlot>, ApiError> {
+    let Ok(job_id) = api::validate::parse_upload_key(key) else {
+        return Ok(None);
+    };
+    let Ok(job) = state.jobs.get(job_id).await else {
+        return Ok(None);
+    };
+    match state.limits.uploads.try_acquire(&job.owner) {
+        Some(slot) => Ok(Some(slot)),
+        None => {
+            tracing::info!(%job_id, "upload refused: its key has too many uploads in progress");
+            Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "too many uploads in progress for this API key; retry later",
+            ))
+        }
+    }
 }
 
 /// The S3 event notification: an object under `uploads/{job_id}/` queues its job, exactly
@@ -256,6 +320,13 @@ async fn object_created(state: &LocalState, key: &str) {
 }
 
 fn form_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if is_body_timeout(&e) {
+        return ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeout",
+            "the upload stalled: no data arrived within the idle timeout",
+        );
+    }
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -264,6 +335,18 @@ fn form_error(e: axum::extract::multipart::MultipartError) -> ApiError {
         );
     }
     ApiError::bad_request("MalformedPOSTRequest", e.body_text())
+}
+
+/// Whether the body stopped because it went idle too long (the server's body timeout).
+fn is_body_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(error) = source {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// No `Debug`: the signature is what lets anyone download.
@@ -339,6 +422,7 @@ mod tests {
             engine: Engine::builder().in_memory().build(),
             state_machine_arn: "arn:aws:states:local:000000000000:stateMachine:p".to_owned(),
             max_upload_bytes: api::MAX_UPLOAD_BYTES,
+            limits: KeyLimits::new(16, 16),
         };
         tokio::spawn(async move { axum::serve(listener, routes(state)).await });
         base
