@@ -7,9 +7,11 @@
 //! `GET /results/{job_id}`, and `GET /openapi.json`.
 
 pub mod auth;
+pub mod body;
 pub mod error;
 pub mod openapi;
 mod routes;
+pub mod s3_post;
 pub mod submit;
 pub mod validate;
 
@@ -28,6 +30,7 @@ pub use auth::{
     hash_api_key,
 };
 pub use error::ApiError;
+pub use routes::ProcessRequest;
 pub use submit::{NOT_STARTED, SubmitError, not_started, submit_upload};
 
 /// The largest upload the API accepts (the presigned POST's `content-length-range`).

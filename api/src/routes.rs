@@ -11,10 +11,11 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use steps::ports::{JobStoreError, ObjectStoreError, PostPolicy};
-use steps::{ImageFormat, Job, JobError, JobStatus, keys};
+use steps::{ImageFormat, Job, JobError, JobStatus, imaging, keys};
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::body::{self, BodySchema, Field, JsonType};
 use crate::error::ApiError;
 use crate::submit::{SubmitError, submit_upload};
 use crate::validate::{parse_job_id, parse_s3_uri};
@@ -66,6 +67,21 @@ fn format_for_content_type(content_type: &str) -> Option<ImageFormat> {
     }
 }
 
+/// The upload types this deployment presigns: those its ValidateImage decodes (a build without
+/// HEIC never hands out a policy for a HEIC upload it would then refuse).
+fn offered_content_types() -> String {
+    [
+        ("image/jpeg", ImageFormat::Jpeg),
+        ("image/png", ImageFormat::Png),
+        ("image/heic", ImageFormat::Heic),
+    ]
+    .iter()
+    .filter(|(_, format)| imaging::decodes(*format))
+    .map(|(content_type, _)| *content_type)
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
 async fn presigned_url(
     Caller(owner): Caller,
     State(state): State<ApiState>,
@@ -75,12 +91,14 @@ async fn presigned_url(
     let content_type = query
         .content_type
         .unwrap_or_else(|| "image/jpeg".to_owned());
-    let format = format_for_content_type(&content_type).ok_or_else(|| {
-        ApiError::bad_request(
-            "UnsupportedFormat",
-            "content_type must be image/jpeg, image/png or image/heic",
-        )
-    })?;
+    let format = format_for_content_type(&content_type)
+        .filter(|format| imaging::decodes(*format))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "UnsupportedFormat",
+                format!("content_type must be one of {}", offered_content_types()),
+            )
+        })?;
     let now = state.clock.now();
     let job_id = state.clock.new_job_id();
     let key = keys::upload(job_id, format);
@@ -116,26 +134,28 @@ async fn presigned_url(
     .await
 }
 
+/// The body of `POST /process`: `{"s3_uri": "s3://…"}` and nothing else.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ProcessBody {
-    s3_uri: String,
+pub struct ProcessRequest {
+    pub s3_uri: String,
+}
+
+impl BodySchema for ProcessRequest {
+    const WHAT: &'static str = "the body of POST /process";
+    const FIELDS: &'static [Field] = &[Field {
+        name: "s3_uri",
+        json_type: JsonType::String,
+        required: true,
+    }];
 }
 
 async fn process(
     Caller(owner): Caller,
     State(state): State<ApiState>,
-    body: Result<Json<ProcessBody>, JsonRejection>,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(|e| {
-        ApiError::bad_request(
-            "InvalidBody",
-            format!(
-                "expected a JSON body {{\"s3_uri\": \"s3://…\"}}: {}",
-                e.body_text()
-            ),
-        )
-    })?;
+    let body: ProcessRequest = body::parse(body)?;
     let location = parse_s3_uri(&body.s3_uri)?;
     if location.bucket != state.config.uploads_bucket {
         return Err(ApiError::bad_request(
@@ -220,6 +240,8 @@ struct StatusBody {
     status: JobStatus,
     stage: steps::Stage,
     progress: u8,
+    /// Every pipeline stage and where it is (both Parallel branches while they run).
+    stages: Vec<steps::StageReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<JobError>,
     created_at: String,
@@ -245,6 +267,7 @@ async fn status(
             status: job.status,
             stage: job.stage,
             progress: job.progress,
+            stages: steps::stage_reports(job.status, job.stage),
             error: job.error.clone(),
             created_at: rfc3339(job.created_at),
             updated_at: rfc3339(job.updated_at),
@@ -282,10 +305,25 @@ async fn results(
             .presign_get(avatar_key, state.config.download_expires_in)
             .await
             .map_err(|e| ApiError::internal("presign avatar", e))?;
+        // Every size GenerateAvatar stored: the 1024 px avatar, then its variants.
+        let mut avatars =
+            vec![json!({"size": steps::generate_avatar::AVATAR_SIZE, "url": avatar_url})];
+        for size in steps::generate_avatar::VARIANT_SIZES {
+            let url = state
+                .avatar_presigner
+                .presign_get(
+                    &keys::avatar_variant(job_id, size),
+                    state.config.download_expires_in,
+                )
+                .await
+                .map_err(|e| ApiError::internal("presign avatar variant", e))?;
+            avatars.push(json!({"size": size, "url": url}));
+        }
         Ok(Json(json!({
             "job_id": job_id,
             "avatar_url": avatar_url,
             "avatar_url_expires_in": state.config.download_expires_in.as_secs(),
+            "avatars": avatars,
             "identity": identity,
             "career": job.career_profile,
             "pet_analysis": analysis,

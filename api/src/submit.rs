@@ -10,8 +10,8 @@
 //! dead-letter queue.
 
 use chrono::{DateTime, Utc};
+use steps::JobStatus;
 use steps::ports::{JobMessage, JobQueue, JobStore, JobStoreError, QueueError};
-use steps::{JobError, JobStatus};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,17 +26,7 @@ pub enum SubmitError {
     Queue(#[from] QueueError),
 }
 
-/// The error code of a job whose execution could not be started, even after the retries.
-pub const NOT_STARTED: &str = "PetAvatar.NotStarted";
-
-/// The error of a job whose message was received `attempts` times without its execution
-/// starting; `reason` is the last failure.
-pub fn not_started(attempts: u32, reason: &str) -> JobError {
-    JobError {
-        code: NOT_STARTED.to_owned(),
-        message: format!("the pipeline could not be started after {attempts} attempts: {reason}"),
-    }
-}
+pub use steps::lifecycle::{NOT_STARTED, not_started};
 
 /// Queues `job_id` if it is still `queued` and returns its status.
 pub async fn submit_upload(

@@ -137,13 +137,43 @@ async fn start_with(upload_presigner: Arc<dyn Presigner>, clock: Arc<dyn api::Cl
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    // The listener is bound here and handed over: no other process can take the port.
     tokio::spawn(async move { axum::serve(listener, api::router(state)).await.unwrap() });
-    Server {
+    let server = Server {
         base: format!("http://{addr}"),
         jobs,
         uploads,
         queue,
         client: reqwest::Client::new(),
+    };
+    let (status, _) = server.get("/openapi.json", None).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the server answers before a test uses it"
+    );
+    server
+}
+
+/// How long a request may find the server not yet serving (a busy machine); only a broken
+/// server takes this long.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Sends `request`, again (short backoff, bounded) while the connection is refused: such a
+/// request never left, so repeating it is safe whatever its method.
+async fn send_retrying(request: reqwest::RequestBuilder) -> reqwest::Response {
+    let deadline = std::time::Instant::now() + READY_TIMEOUT;
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let attempt = request.try_clone().expect("a body that can be sent again");
+        match attempt.send().await {
+            Ok(response) => return response,
+            Err(e) if e.is_connect() && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(500));
+            }
+            Err(e) => panic!("{e:?}"),
+        }
     }
 }
 
@@ -153,7 +183,7 @@ impl Server {
         if let Some(key) = key {
             req = req.header("x-api-key", key);
         }
-        let res = req.send().await.unwrap();
+        let res = send_retrying(req).await;
         let status = res.status();
         (status, res.json().await.unwrap_or(Value::Null))
     }
@@ -167,7 +197,7 @@ impl Server {
         if let Some(key) = key {
             req = req.header("x-api-key", key);
         }
-        let res = req.send().await.unwrap();
+        let res = send_retrying(req).await;
         let status = res.status();
         (status, res.json().await.unwrap_or(Value::Null))
     }
@@ -229,6 +259,8 @@ fn results_for(job_id: Uuid) -> JobResults {
         vibe: "calm".into(),
         palette: vec![],
         model: "offline".into(),
+        confidence: None,
+        alternatives: vec![],
     };
     let career = CareerProfile {
         job_title: "Chief Napping Officer".into(),
@@ -317,19 +349,29 @@ async fn presigned_url_creates_a_job_of_the_caller() {
             .unwrap()
             .ends_with("/original.png")
     );
-    let (_, heic) = s
+    // HEIC is offered exactly when this build's ValidateImage decodes it (the default build
+    // does; `steps` without its `heic` feature does not, and then the policy must not offer it).
+    let (status, heic) = s
         .get("/presigned-url?content_type=image/heic", Some(KEY_A))
         .await;
-    assert!(
-        heic["upload_fields"]["key"]
-            .as_str()
-            .unwrap()
-            .ends_with("/original.heic")
-    );
+    if steps::imaging::decodes(steps::ImageFormat::Heic) {
+        assert_eq!(status, StatusCode::OK, "{heic}");
+        assert!(
+            heic["upload_fields"]["key"]
+                .as_str()
+                .unwrap()
+                .ends_with("/original.heic")
+        );
+        assert_eq!(heic["upload_fields"]["Content-Type"], "image/heic");
+    } else {
+        assert_error(status, &heic, StatusCode::BAD_REQUEST, "UnsupportedFormat");
+    }
     let (status, body) = s
         .get("/presigned-url?content_type=image/gif", Some(KEY_A))
         .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "UnsupportedFormat");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("image/jpeg, image/png"), "{message}");
 }
 
 #[tokio::test]
@@ -439,16 +481,40 @@ async fn a_throttled_queue_is_503_and_a_broken_one_500() {
 async fn process_refuses_bad_bodies_and_uris() {
     let s = start().await;
     let (job_id, uri) = s.uploaded_job(KEY_A).await;
-    for body in [
-        "",
-        "not json",
-        "[]",
-        "{}",
-        r#"{"s3_uri": 5}"#,
-        r#"{"s3_uri": "x", "extra": 1}"#,
+    // Each malformed body is a 400 whose message names what is wrong (the field, or the type).
+    let array = json!([uri]).to_string();
+    let unknown = json!({"s3_uri": uri, "extra": 1}).to_string();
+    let misspelt = json!({"s3_url": uri}).to_string();
+    for (body, named) in [
+        ("", "JSON"),
+        ("not json", "JSON"),
+        ("[]", "not an array"),
+        // serde alone takes an array as the struct's fields in order: this one was a 202.
+        (array.as_str(), "not an array"),
+        (r#""s3://x""#, "not a string"),
+        ("null", "not null"),
+        ("7", "not a number"),
+        ("{}", "`s3_uri` is required"),
+        (
+            r#"{"s3_uri": 5}"#,
+            "`s3_uri` must be a string, not a number",
+        ),
+        (r#"{"s3_uri": null}"#, "`s3_uri` must be a string, not null"),
+        (
+            r#"{"s3_uri": ["s3://x"]}"#,
+            "`s3_uri` must be a string, not an array",
+        ),
+        (
+            r#"{"s3_uri": {"bucket": "b"}}"#,
+            "`s3_uri` must be a string, not an object",
+        ),
+        (unknown.as_str(), "unknown field `extra`"),
+        (misspelt.as_str(), "unknown field `s3_url`"),
     ] {
         let (status, resp) = s.post_raw("/process", Some(KEY_A), body).await;
         assert_error(status, &resp, StatusCode::BAD_REQUEST, "InvalidBody");
+        let message = resp["error"]["message"].as_str().unwrap();
+        assert!(message.contains(named), "{body}: {message}");
     }
     for bad in [
         "https://bucket/key".to_owned(),
@@ -713,6 +779,35 @@ async fn cors_preflight_allows_the_api_key_header() {
         .await
         .unwrap();
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
+}
+
+/// The OpenAPI request schema and the server's own body check say the same thing.
+#[test]
+fn the_documented_process_body_is_the_checked_one() {
+    use api::body::BodySchema;
+    let doc: Value = serde_json::from_str(api::openapi::OPENAPI_JSON).unwrap();
+    let schema = &doc["components"]["schemas"]["ProcessRequest"];
+    assert_eq!(schema["type"], "object");
+    assert_eq!(
+        schema["additionalProperties"], false,
+        "unknown fields are refused"
+    );
+    let properties = schema["properties"].as_object().unwrap();
+    let fields = api::ProcessRequest::FIELDS;
+    assert_eq!(properties.len(), fields.len());
+    let mut required = Vec::new();
+    for field in fields {
+        assert_eq!(
+            properties[field.name]["type"],
+            field.json_type.schema_name(),
+            "{}",
+            field.name
+        );
+        if field.required {
+            required.push(json!(field.name));
+        }
+    }
+    assert_eq!(schema["required"], Value::Array(required));
 }
 
 #[tokio::test]

@@ -32,6 +32,16 @@ pub enum ModelBackend {
     Offline,
 }
 
+/// Whether AnalyzePet runs the local classifier before its vision model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisionGate {
+    /// Every photo goes to the vision model (the default).
+    Off,
+    /// The `vision` crate's classifier refuses non-pets and people first, with no model call
+    /// (needs the `vision-gate` feature).
+    Local,
+}
+
 /// The environment, read once at cold start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -55,6 +65,8 @@ pub struct Settings {
     /// The job queue's `maxReceiveCount` (`JOBS_MAX_RECEIVE_COUNT`): the worker fails a job
     /// whose message fails on this receive, the last before the dead-letter queue.
     pub jobs_max_receive_count: u32,
+    /// `PETAVATAR_VISION_GATE`: `off` (default) or `local` (AnalyzePet only).
+    pub vision_gate: VisionGate,
 }
 
 impl Settings {
@@ -109,6 +121,17 @@ impl Settings {
                 }
             },
         };
+        let vision_gate = match get("PETAVATAR_VISION_GATE").as_deref() {
+            None | Some("off") => VisionGate::Off,
+            Some("local") => VisionGate::Local,
+            Some(other) => {
+                return Err(SettingsError::Invalid {
+                    name: "PETAVATAR_VISION_GATE",
+                    value: other.to_owned(),
+                    why: "expected off or local",
+                });
+            }
+        };
         Ok(Settings {
             jobs_table: get("JOBS_TABLE"),
             uploads_bucket: get("UPLOADS_BUCKET"),
@@ -126,6 +149,7 @@ impl Settings {
                 .or_else(|| get("AWS_LAMBDA_FUNCTION_NAME"))
                 .unwrap_or_else(|| "petavatar".into()),
             jobs_max_receive_count,
+            vision_gate,
         })
     }
 
@@ -217,6 +241,20 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn the_vision_gate_is_off_unless_asked_for() {
+        assert_eq!(settings(&[]).unwrap().vision_gate, VisionGate::Off);
+        let s = settings(&[("PETAVATAR_VISION_GATE", "local")]).unwrap();
+        assert_eq!(s.vision_gate, VisionGate::Local);
+        assert!(matches!(
+            settings(&[("PETAVATAR_VISION_GATE", "on")]),
+            Err(SettingsError::Invalid {
+                name: "PETAVATAR_VISION_GATE",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -17,4 +17,6 @@ pub mod runtime_api;
 pub mod s3;
 pub mod sfn;
 pub mod sqs;
+#[cfg(feature = "vision-gate")]
+pub mod vision_gate;
 pub mod wiring;

@@ -49,6 +49,29 @@ pub enum EmulatorError {
     Timeout(Duration),
 }
 
+/// How long [`RuntimeApiEmulator::start`] waits for its own server to answer.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One HTTP/1.1 request for a path the API does not have: any status line (404) shows the
+/// server answers.
+async fn answers_http(address: &str) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await?;
+    let request =
+        format!("GET /2018-06-01/ready HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut head = [0u8; 8];
+    stream.read_exact(&mut head).await?;
+    if &head == b"HTTP/1.1" {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            String::from_utf8_lossy(&head).into_owned(),
+        ))
+    }
+}
+
 struct Pending {
     request_id: String,
     event: Value,
@@ -109,12 +132,36 @@ impl RuntimeApiEmulator {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Self {
+        let emulator = Self {
             inner,
             address,
             server,
             next_id: std::sync::atomic::AtomicU64::new(1),
-        })
+        };
+        emulator.wait_until_it_answers().await?;
+        Ok(emulator)
+    }
+
+    /// Returns once the server answers an HTTP request (bounded by [`READY_TIMEOUT`]), not
+    /// merely once its listener is bound: a bound port is not yet a served one.
+    async fn wait_until_it_answers(&self) -> Result<(), EmulatorError> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            match answers_http(&self.address).await {
+                Ok(()) => return Ok(()),
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(EmulatorError::Listen(format!(
+                        "no HTTP answer on {} within {READY_TIMEOUT:?}: {e}",
+                        self.address
+                    )));
+                }
+                Err(_) => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(500));
+                }
+            }
+        }
     }
 
     /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.

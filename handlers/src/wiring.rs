@@ -8,7 +8,7 @@ use steps::Deps;
 use steps::ports::{ImageGenerator, TextModel, VisionModel};
 
 use crate::bedrock::{ConverseModels, StabilityImages};
-use crate::config::{ModelBackend, Settings, SettingsError};
+use crate::config::{ModelBackend, Settings, SettingsError, VisionGate};
 use crate::dynamodb::DynamoJobStore;
 use crate::s3::{PresignTarget, S3ObjectStore, S3Presigner};
 use crate::sqs::SqsJobQueue;
@@ -19,6 +19,13 @@ pub enum WiringError {
     Settings(#[from] SettingsError),
     #[error("the AWS configuration has no {0}")]
     Incomplete(&'static str),
+    #[error(
+        "PETAVATAR_VISION_GATE=local, but this bootstrap was built without the vision-gate feature (build the handlers with default features)"
+    )]
+    VisionGateNotBuilt,
+    #[cfg(feature = "vision-gate")]
+    #[error("the local vision gate did not load: {0}")]
+    VisionGate(#[from] vision::LoadError),
 }
 
 /// Loads the SDK configuration the usual way (environment, then the Lambda role).
@@ -113,6 +120,26 @@ pub fn models(clients: &Clients, settings: &Settings) -> Models {
                     &settings.image_model_id,
                 )),
             }
+        }
+    }
+}
+
+/// AnalyzePet's vision model: `model`, or the local gate in front of it
+/// (`PETAVATAR_VISION_GATE=local`; its weights load here, at cold start, so a bad build fails
+/// the init rather than a job). Only analyze-pet calls this, so only its bootstrap links the
+/// classifier and its weights.
+pub fn gated_vision(
+    model: Arc<dyn VisionModel>,
+    settings: &Settings,
+) -> Result<Arc<dyn VisionModel>, WiringError> {
+    match settings.vision_gate {
+        VisionGate::Off => Ok(model),
+        #[cfg(feature = "vision-gate")]
+        VisionGate::Local => Ok(Arc::new(crate::vision_gate::GatedVision::load(model)?)),
+        #[cfg(not(feature = "vision-gate"))]
+        VisionGate::Local => {
+            let _ = model;
+            Err(WiringError::VisionGateNotBuilt)
         }
     }
 }

@@ -13,12 +13,16 @@ use common::queue_depth;
 use common::stack::{MAX_RECEIVE_COUNT, Stack, new_job};
 use handlers::lambda::reconciler;
 use handlers::lambda::s3_event::{self, S3EventHandler};
-use handlers::lambda::worker::Worker;
+use handlers::lambda::worker::handle;
 use handlers::post_policy::verify;
 use handlers::s3::{PresignTarget, S3ObjectStore, S3Presigner};
-use handlers::sfn::{ExecutionInput, PipelineStarter, Started};
+use handlers::sfn::StepFunctions;
 use handlers::sqs::SqsJobQueue;
 use serde_json::{Value, json};
+use steps::lifecycle::{
+    ExecutionEnd, ExecutionInput, JobStarter, PipelineStarter, ReconcileOutcome, Started,
+    execution_arn,
+};
 use steps::ports::{
     JobMessage, JobQueue, JobStore, JobStoreError, ObjectStore, ObjectStoreError, PostPolicy,
     Presigner,
@@ -477,7 +481,7 @@ async fn starting_the_pipeline_twice_yields_one_execution() {
     assert_eq!(second.execution_arn(), first.execution_arn());
     assert_eq!(
         first.execution_arn(),
-        handlers::sfn::execution_arn(machine, &input.job_id.to_string())
+        execution_arn(machine, &input.job_id.to_string())
     );
 
     // Another input under the same name is ExecutionAlreadyExists: still the job's execution.
@@ -520,15 +524,17 @@ async fn the_worker_starts_each_job_once_and_reports_failures_per_message() {
     .unwrap();
     let ghost = new_job();
 
-    let response = worker
-        .handle(sqs_event(&[
+    let response = handle(
+        &worker,
+        sqs_event(&[
             ("m1", &job_message_body(&job)),
             ("m2", &job_message_body(&job)), // the S3 event and POST /process both queued it
             ("m3", "not json"),
             ("m4", &job_message_body(&ghost)),
             ("m5", &job_message_body(&done)),
-        ]))
-        .await;
+        ]),
+    )
+    .await;
     let failed: Vec<&str> = response
         .batch_item_failures
         .iter()
@@ -546,17 +552,14 @@ async fn the_worker_starts_each_job_once_and_reports_failures_per_message() {
         1,
         "one execution for the job, none for the failed one"
     );
-    let expected_arn =
-        handlers::sfn::execution_arn(&stack.state_machine_arn, &job.job_id.to_string());
+    let expected_arn = execution_arn(&stack.state_machine_arn, &job.job_id.to_string());
     assert_eq!(
         jobs.get(job.job_id).await.unwrap().execution_arn.as_deref(),
         Some(expected_arn.as_str())
     );
 
     // Redelivery: still one execution, and no failure.
-    let again = worker
-        .handle(sqs_event(&[("m6", &job_message_body(&job))]))
-        .await;
+    let again = handle(&worker, sqs_event(&[("m6", &job_message_body(&job))])).await;
     assert!(again.batch_item_failures.is_empty());
     assert_eq!(stack.execution_count().await, 1);
 }
@@ -564,11 +567,11 @@ async fn the_worker_starts_each_job_once_and_reports_failures_per_message() {
 #[tokio::test]
 async fn a_job_whose_execution_never_starts_fails_with_its_last_receive() {
     let stack = Stack::new().await;
-    let gone = PipelineStarter::new(
+    let gone = StepFunctions::new(
         stack.sfn.clone(),
         "arn:aws:states:us-east-1:123456789012:stateMachine:Gone",
     );
-    let worker = Worker {
+    let worker = JobStarter {
         starter: &gone,
         ..stack.worker()
     };
@@ -693,6 +696,53 @@ async fn an_upload_event_queues_its_job_once() {
     ));
 }
 
+/// Every row of the lifecycle's outcome table, through EventBridge's status-change events and
+/// DynamoDB (local/src/lifecycle.rs runs the same rows through the engine's status changes).
+#[tokio::test]
+async fn the_outcome_table_holds_for_eventbridge_events() {
+    let stack = Stack::new().await;
+    let jobs = &stack.jobs;
+    for case in steps::lifecycle::outcome_table() {
+        let job = stack.create_job().await;
+        jobs.advance(job.job_id, Stage::AnalyzePet, 25)
+            .await
+            .unwrap();
+        let mut detail = status_change(&stack.state_machine_arn, &job, status_of(&case.end));
+        if let ExecutionEnd::Failed { error, cause } = &case.end {
+            detail.error = error.clone();
+            detail.cause = cause.clone();
+        }
+        if let ExecutionEnd::Succeeded { output } = &case.end {
+            detail.output = output.clone();
+        }
+        assert_eq!(
+            reconciler::execution_end(&detail).as_ref(),
+            Some(&case.end),
+            "{}",
+            case.name
+        );
+        reconciler::reconcile(jobs, &detail).await.unwrap();
+        let job = jobs.get(job.job_id).await.unwrap();
+        assert_eq!(
+            job.error.map(|e| e.code).as_deref(),
+            case.code,
+            "{}",
+            case.name
+        );
+    }
+}
+
+/// The `status` of EventBridge's event for `end`.
+fn status_of(end: &ExecutionEnd) -> &'static str {
+    match end {
+        ExecutionEnd::Running => "RUNNING",
+        ExecutionEnd::Succeeded { .. } => "SUCCEEDED",
+        ExecutionEnd::Failed { .. } => "FAILED",
+        ExecutionEnd::TimedOut => "TIMED_OUT",
+        ExecutionEnd::Aborted => "ABORTED",
+    }
+}
+
 #[tokio::test]
 async fn the_reconciler_fails_unfinished_jobs_only() {
     let stack = Stack::new().await;
@@ -706,7 +756,7 @@ async fn the_reconciler_fails_unfinished_jobs_only() {
     let outcome = reconciler::reconcile(jobs, &change(&stuck, "TIMED_OUT"))
         .await
         .unwrap();
-    assert!(matches!(outcome, reconciler::Outcome::MarkedFailed(_)));
+    assert!(matches!(outcome, ReconcileOutcome::MarkedFailed(_)));
     let failed = jobs.get(stuck.job_id).await.unwrap();
     assert_eq!(failed.status, JobStatus::Failed);
     assert_eq!(
@@ -723,7 +773,7 @@ async fn the_reconciler_fails_unfinished_jobs_only() {
     let outcome = reconciler::reconcile(jobs, &change(&finished, "ABORTED"))
         .await
         .unwrap();
-    assert_eq!(outcome, reconciler::Outcome::AlreadyTerminal);
+    assert_eq!(outcome, ReconcileOutcome::AlreadyTerminal);
     assert_eq!(
         jobs.get(finished.job_id).await.unwrap().status,
         JobStatus::Completed
@@ -733,7 +783,7 @@ async fn the_reconciler_fails_unfinished_jobs_only() {
     let outcome = reconciler::reconcile(jobs, &change(&running, "SUCCEEDED"))
         .await
         .unwrap();
-    assert!(matches!(outcome, reconciler::Outcome::Ignored(_)));
+    assert!(matches!(outcome, ReconcileOutcome::Ignored(_)));
     assert_eq!(
         jobs.get(running.job_id).await.unwrap().status,
         JobStatus::Queued

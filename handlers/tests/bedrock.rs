@@ -393,10 +393,11 @@ async fn throttling_and_filters_over_http() {
     assert!(matches!(err, ModelError::Transient(_)), "{err:?}");
     assert_eq!(steps::StageError::from(err).name(), "PetAvatar.Transient");
 
+    // AWS's answer when the role may not subscribe to a Marketplace model on its first call.
     fake.fail(
         StatusCode::FORBIDDEN,
         "AccessDeniedException",
-        "You don't have access to the model",
+        "Model access is denied due to IAM user or service role is not authorized to perform the required AWS Marketplace actions (aws-marketplace:ViewSubscriptions, aws-marketplace:Subscribe) to enable access to this model.",
     );
     let err = models
         .career(CareerRequest {
@@ -405,7 +406,44 @@ async fn throttling_and_filters_over_http() {
         })
         .await
         .unwrap_err();
-    assert!(matches!(err, ModelError::Permanent(_)), "{err:?}");
+    let ModelError::AccessDenied(message) = &err else {
+        panic!("AccessDeniedException must be AccessDenied, got {err:?}");
+    };
+    assert!(
+        message.starts_with(&format!(
+            "Bedrock denied access to model {MODEL} in {}: Model access is denied",
+            common::REGION
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains("aws-marketplace:Subscribe (scoped to the model's product id)"),
+        "{message}"
+    );
+    let stage_error = steps::StageError::from(err);
+    assert_eq!(stage_error.name(), "PetAvatar.ModelAccessDenied");
+    assert!(
+        !stage_error.is_transient(),
+        "a person has to enable access: no retry"
+    );
+
+    // Anthropic's first-use form, and any other denial: each says what to do.
+    fake.fail(
+        StatusCode::FORBIDDEN,
+        "AccessDeniedException",
+        "Model use case details have not been submitted for this account. Fill out the Anthropic use case details form before using the model.",
+    );
+    let err = models
+        .career(CareerRequest {
+            job_id: Uuid::new_v4(),
+            analysis: analysis(),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ModelError::AccessDenied(m) if m.contains("Anthropic's one-time use-case form")),
+        "{err:?}"
+    );
 
     let mut filtered = tool_answer("record_career_profile", career_input());
     filtered["stopReason"] = json!("content_filtered");
@@ -488,6 +526,19 @@ async fn stability_generates_and_refuses() {
         images.generate(image_request()).await,
         Err(ModelError::Transient(_))
     ));
+
+    // The image model is called in its own region; the message names it.
+    fake.fail(
+        StatusCode::FORBIDDEN,
+        "AccessDeniedException",
+        "You don't have access to the model with the specified model ID.",
+    );
+    let err = images.generate(image_request()).await.unwrap_err();
+    assert!(
+        matches!(&err, ModelError::AccessDenied(m)
+            if m.starts_with(&format!("Bedrock denied access to model {IMAGE_MODEL} in {}:", common::REGION))),
+        "{err:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -556,7 +607,7 @@ async fn mocked_throttling_and_outages_are_transient() {
     ));
     assert!(matches!(
         models.career(request).await,
-        Err(ModelError::Permanent(_))
+        Err(ModelError::AccessDenied(m)) if m.contains("bedrock:InvokeModel")
     ));
 }
 

@@ -20,7 +20,28 @@ use steps::JobStatus;
 use steps::ports::{JobMessage, JobStore, ObjectStore};
 use uuid::Uuid;
 
-const TIMEOUT: Duration = Duration::from_secs(60);
+/// An upper bound on one invocation, cold start included (no wall-clock assertion: only a
+/// hung binary takes this long, and the machine may be busy).
+const TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The path of the Lambda binary `$name`: the one cargo built for this test, or the copy in
+/// `$PETAVATAR_LAMBDA_BIN_DIR` (scripts/soak-flaky runs copies, so that another worktree
+/// building into the shared target dir cannot swap a binary under a long soak).
+macro_rules! lambda_bin {
+    ($name:literal) => {
+        lambda_binary($name, env!(concat!("CARGO_BIN_EXE_", $name)))
+    };
+}
+
+fn lambda_binary(name: &str, built: &str) -> String {
+    match std::env::var_os("PETAVATAR_LAMBDA_BIN_DIR") {
+        Some(dir) => std::path::Path::new(&dir)
+            .join(name)
+            .to_string_lossy()
+            .into_owned(),
+        None => built.to_owned(),
+    }
+}
 
 /// A Lambda binary running against an emulator; killed (by pid) when dropped.
 struct Function {
@@ -102,12 +123,7 @@ async fn the_stage_binaries_run_a_job_through_the_pipeline() {
     let job = stack.job_with_upload(&cat_photo()).await;
     let mut state = json!({"job_id": job.job_id, "bucket": "uploads", "key": job.upload_key, "species_hint": null});
 
-    let mut validate = function(
-        &stack,
-        "validate-image",
-        env!("CARGO_BIN_EXE_validate-image"),
-    )
-    .await;
+    let mut validate = function(&stack, "validate-image", &lambda_bin!("validate-image")).await;
     state["image"] = validate.respond(state.clone()).await;
     assert_eq!(
         state["image"]["normalized_key"],
@@ -132,28 +148,18 @@ async fn the_stage_binaries_run_a_job_through_the_pipeline() {
         "PetAvatar.InvalidInput"
     );
 
-    let mut analyze = function(&stack, "analyze-pet", env!("CARGO_BIN_EXE_analyze-pet")).await;
+    let mut analyze = function(&stack, "analyze-pet", &lambda_bin!("analyze-pet")).await;
     state["analysis"] = analyze.respond(state.clone()).await;
     assert_eq!(
         state["analysis"]["personality"].as_object().unwrap().len(),
         47
     );
 
-    let mut career = function(&stack, "map-career", env!("CARGO_BIN_EXE_map-career")).await;
+    let mut career = function(&stack, "map-career", &lambda_bin!("map-career")).await;
     state["career"] = career.respond(state.clone()).await;
 
-    let mut avatar = function(
-        &stack,
-        "generate-avatar",
-        env!("CARGO_BIN_EXE_generate-avatar"),
-    )
-    .await;
-    let mut identity = function(
-        &stack,
-        "write-identity",
-        env!("CARGO_BIN_EXE_write-identity"),
-    )
-    .await;
+    let mut avatar = function(&stack, "generate-avatar", &lambda_bin!("generate-avatar")).await;
+    let mut identity = function(&stack, "write-identity", &lambda_bin!("write-identity")).await;
     let (a, i) = tokio::join!(
         avatar.respond(state.clone()),
         identity.respond(state.clone())
@@ -164,7 +170,7 @@ async fn the_stage_binaries_run_a_job_through_the_pipeline() {
         format!("generated/{}/avatar.png", job.job_id)
     );
 
-    let mut record = function(&stack, "record-result", env!("CARGO_BIN_EXE_record-result")).await;
+    let mut record = function(&stack, "record-result", &lambda_bin!("record-result")).await;
     record.respond(state.clone()).await;
     let done = stack.jobs.get(job.job_id).await.unwrap();
     assert_eq!((done.status, done.progress), (JobStatus::Completed, 100));
@@ -185,12 +191,7 @@ async fn the_stage_binaries_run_a_job_through_the_pipeline() {
         JobStatus::Completed
     );
 
-    let mut failure = function(
-        &stack,
-        "record-failure",
-        env!("CARGO_BIN_EXE_record-failure"),
-    )
-    .await;
+    let mut failure = function(&stack, "record-failure", &lambda_bin!("record-failure")).await;
     let caught = json!({
         "job_id": not_an_image.job_id,
         "error": {"Error": "PetAvatar.InvalidImage", "Cause": "{\"errorType\":\"PetAvatar.InvalidImage\",\"errorMessage\":\"invalid image: not an image\"}"}
@@ -229,16 +230,11 @@ async fn analyze_pet_on_bedrock_reports_not_a_pet() {
         "AWS_ENDPOINT_URL_BEDROCK_RUNTIME".into(),
         bedrock_that_sees_a_person().await,
     ));
-    let mut validate = function(
-        &stack,
-        "validate-image",
-        env!("CARGO_BIN_EXE_validate-image"),
-    )
-    .await;
+    let mut validate = function(&stack, "validate-image", &lambda_bin!("validate-image")).await;
     let mut state = json!({"job_id": job.job_id, "bucket": "uploads", "key": job.upload_key, "species_hint": "cat"});
     state["image"] = validate.respond(state.clone()).await;
 
-    let mut analyze = Function::start("analyze-pet", env!("CARGO_BIN_EXE_analyze-pet"), &env).await;
+    let mut analyze = Function::start("analyze-pet", &lambda_bin!("analyze-pet"), &env).await;
     match analyze.invoke(state).await {
         Outcome::Error {
             error_type,
@@ -257,7 +253,7 @@ async fn the_event_handlers_run_as_binaries() {
     let job = stack.job_with_upload(&cat_photo()).await;
 
     // S3 event → the job queue.
-    let mut s3_event = function(&stack, "s3-event", env!("CARGO_BIN_EXE_s3-event")).await;
+    let mut s3_event = function(&stack, "s3-event", &lambda_bin!("s3-event")).await;
     let event = s3_event_json("uploads", &job.upload_key);
     assert_eq!(s3_event.respond(event).await["queued"], 1);
     let received = stack
@@ -272,7 +268,7 @@ async fn the_event_handlers_run_as_binaries() {
     assert_eq!(message.job_id, job.job_id);
 
     // The queued message → StartExecution(name = job_id); a malformed one is reported alone.
-    let mut worker = function(&stack, "sqs-worker", env!("CARGO_BIN_EXE_sqs-worker")).await;
+    let mut worker = function(&stack, "sqs-worker", &lambda_bin!("sqs-worker")).await;
     let record = |id, body| sqs_record(id, body, Some(1));
     let batch =
         json!({"Records": [record("m1", &body), record("m2", "{oops"), record("m3", &body)]});
@@ -295,7 +291,7 @@ async fn the_event_handlers_run_as_binaries() {
     let mut reconciler = function(
         &stack,
         "execution-reconciler",
-        env!("CARGO_BIN_EXE_execution-reconciler"),
+        &lambda_bin!("execution-reconciler"),
     )
     .await;
     let change = status_change_event_json(&stack.state_machine_arn, &job, "TIMED_OUT");
@@ -347,7 +343,7 @@ async fn the_api_binaries_serve_the_router_behind_api_gateway() {
     let mut presign = function(
         &stack,
         "api-presigned-url",
-        env!("CARGO_BIN_EXE_api-presigned-url"),
+        &lambda_bin!("api-presigned-url"),
     )
     .await;
     let created = presign
@@ -377,7 +373,7 @@ async fn the_api_binaries_serve_the_router_behind_api_gateway() {
         "the owner is the API key's id"
     );
 
-    let mut status = function(&stack, "api-status", env!("CARGO_BIN_EXE_api-status")).await;
+    let mut status = function(&stack, "api-status", &lambda_bin!("api-status")).await;
     let path = format!("/status/{job_id}");
     let mine = status
         .respond(gateway_event(
@@ -417,7 +413,7 @@ async fn the_api_binaries_serve_the_router_behind_api_gateway() {
         .await;
     assert_eq!(anonymous["statusCode"], 401);
 
-    let mut process = function(&stack, "api-process", env!("CARGO_BIN_EXE_api-process")).await;
+    let mut process = function(&stack, "api-process", &lambda_bin!("api-process")).await;
     let s3_uri = created["s3_uri"].as_str().unwrap().to_owned();
     let missing = process
         .respond(gateway_event(
@@ -442,6 +438,37 @@ async fn the_api_binaries_serve_the_router_behind_api_gateway() {
         )
         .await
         .unwrap();
+    // The Lambda path parses bodies as `petavatar serve` does: an array (serde alone would
+    // take it as the fields in order), an unknown field and a null are 400s naming the problem.
+    for (body, named) in [
+        (json!([s3_uri]), "not an array"),
+        (
+            json!({"s3_uri": s3_uri, "priority": 1}),
+            "unknown field `priority`",
+        ),
+        (
+            json!({"s3_uri": null}),
+            "`s3_uri` must be a string, not null",
+        ),
+    ] {
+        let refused = process
+            .respond(gateway_event(
+                "POST",
+                "/process",
+                "/process",
+                Some("key-a"),
+                Value::Null,
+                Some(body.clone()),
+            ))
+            .await;
+        assert_eq!(refused["statusCode"], 400, "{body}: {refused}");
+        let error = &body_of(&refused)["error"];
+        assert_eq!(error["code"], "InvalidBody", "{refused}");
+        assert!(
+            error["message"].as_str().unwrap().contains(named),
+            "{body}: {refused}"
+        );
+    }
     let queued = process
         .respond(gateway_event(
             "POST",
@@ -454,7 +481,7 @@ async fn the_api_binaries_serve_the_router_behind_api_gateway() {
         .await;
     assert_eq!(queued["statusCode"], 202, "{queued}");
 
-    let mut results = function(&stack, "api-results", env!("CARGO_BIN_EXE_api-results")).await;
+    let mut results = function(&stack, "api-results", &lambda_bin!("api-results")).await;
     let path = format!("/results/{job_id}");
     let early = results
         .respond(gateway_event(
@@ -468,7 +495,7 @@ async fn the_api_binaries_serve_the_router_behind_api_gateway() {
         .await;
     assert_eq!(early["statusCode"], 409, "{early}");
 
-    let mut openapi = function(&stack, "api-openapi", env!("CARGO_BIN_EXE_api-openapi")).await;
+    let mut openapi = function(&stack, "api-openapi", &lambda_bin!("api-openapi")).await;
     let doc = openapi
         .respond(gateway_event(
             "GET",

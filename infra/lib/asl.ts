@@ -58,3 +58,45 @@ export function loadDefinition(
   }
   return { text, unusedSubstitutions: [...provided].filter((name) => !used.has(name)) };
 }
+
+/** The state every rejection catcher leads to: a photo refused for what it is, not a fault. */
+export const REJECTION_STATE = 'RecordRejection';
+
+/** The errors a Task hands to `RecordRejection`, and the `${Placeholder}` of its function. */
+export interface TaskRejections {
+  readonly state: string;
+  readonly placeholder: string;
+  readonly errors: readonly string[];
+}
+
+interface AslState {
+  Type?: string;
+  Resource?: unknown;
+  Catch?: { ErrorEquals?: unknown; Next?: unknown }[];
+  Branches?: { States?: Record<string, AslState> }[];
+}
+
+/**
+ * The rejection names per Task, read from the definition's catchers: the ASL is the one list
+ * of what counts as a rejection, so the alarms that must not count rejections follow it.
+ * Tasks inside Parallel branches are included; a Task whose Resource is not a placeholder is
+ * not one of our functions and is left out.
+ */
+export function rejectionsByTask(definition: string): TaskRejections[] {
+  const found: TaskRejections[] = [];
+  const visit = (states: Record<string, AslState>) => {
+    for (const [name, state] of Object.entries(states)) {
+      for (const branch of state.Branches ?? []) visit(branch.States ?? {});
+      if (state.Type !== 'Task' || typeof state.Resource !== 'string') continue;
+      const placeholder = /^\$\{([A-Za-z0-9_]+)\}$/.exec(state.Resource)?.[1];
+      if (placeholder === undefined) continue;
+      const errors = (state.Catch ?? [])
+        .filter((c) => c.Next === REJECTION_STATE && Array.isArray(c.ErrorEquals))
+        .flatMap((c) => c.ErrorEquals as string[]);
+      if (errors.length > 0) found.push({ state: name, placeholder, errors: [...new Set(errors)] });
+    }
+  };
+  const parsed = JSON.parse(definition) as { States?: Record<string, AslState> };
+  visit(parsed.States ?? {});
+  return found;
+}

@@ -24,6 +24,11 @@ export interface PetAvatarSettings {
    * still fenced by the `bedrock:InferenceProfileArn` condition.
    */
   readonly modelRoutingRegions: readonly string[];
+  /**
+   * AWS Marketplace product ids the model functions may subscribe to on a model's first call.
+   * Empty: those of the configured models (lib/models.ts).
+   */
+  readonly marketplaceProductIds: readonly string[];
   /** Retention of every log group the stack creates, in days. */
   readonly logRetentionDays: number;
   /** Lambda CPU architecture. */
@@ -41,6 +46,11 @@ export interface PetAvatarSettings {
   readonly apiBurstLimit: number;
   /** Let the stack create the account-wide API Gateway CloudWatch role (first deploy in an account). */
   readonly createApiGatewayAccountRole: boolean;
+  /**
+   * AnalyzePet's local gate: `local` runs the `vision` classifier before the vision model and
+   * refuses non-pets and people without a Bedrock call; `off` sends every photo to the model.
+   */
+  readonly visionGate: 'off' | 'local';
   /** Optional e-mail address subscribed to the alarm topic. */
   readonly alarmEmail?: string;
   /** The ASL definition deployed as the pipeline. */
@@ -56,6 +66,7 @@ export const SETTINGS = {
   imageModelId: 'PETAVATAR_IMAGE_MODEL_ID',
   imageModelRegion: 'PETAVATAR_IMAGE_MODEL_REGION',
   modelRoutingRegions: 'PETAVATAR_MODEL_ROUTING_REGIONS',
+  marketplaceProductIds: 'PETAVATAR_MARKETPLACE_PRODUCT_IDS',
   logRetentionDays: 'PETAVATAR_LOG_RETENTION_DAYS',
   lambdaArchitecture: 'PETAVATAR_LAMBDA_ARCHITECTURE',
   lambdaAssetDir: 'PETAVATAR_LAMBDA_ASSET_DIR',
@@ -65,12 +76,14 @@ export const SETTINGS = {
   apiRateLimit: 'PETAVATAR_API_RATE_LIMIT',
   apiBurstLimit: 'PETAVATAR_API_BURST_LIMIT',
   createApiGatewayAccountRole: 'PETAVATAR_CREATE_APIGW_ACCOUNT_ROLE',
+  visionGate: 'PETAVATAR_VISION_GATE',
   alarmEmail: 'PETAVATAR_ALARM_EMAIL',
   aslPath: 'PETAVATAR_ASL_PATH',
 } as const;
 
 export type SettingKey = keyof typeof SETTINGS;
 
+/** Where the defaults deploy together: AWS documents Stable Image Core in us-west-2. */
 export const DEFAULT_REGION = 'us-west-2';
 export const DEFAULT_TEXT_MODEL_ID = 'us.anthropic.claude-sonnet-4-5-20250929-v1:0';
 export const DEFAULT_IMAGE_MODEL_ID = 'stability.stable-image-core-v1:1';
@@ -134,8 +147,16 @@ export function parseArchitecture(value: string | undefined): Architecture {
   }
 }
 
+function parseVisionGate(value: string | undefined): 'off' | 'local' {
+  if (value === undefined || value === 'off' || value === 'local') return value ?? 'off';
+  throw new Error(`setting visionGate: expected off or local, got ${JSON.stringify(value)}`);
+}
+
 export function loadSettings(ctx: ContextSource, env: NodeJS.ProcessEnv = process.env): PetAvatarSettings {
-  const region = raw(ctx, env, 'region') ?? env.CDK_DEFAULT_REGION ?? DEFAULT_REGION;
+  // Not CDK_DEFAULT_REGION (the caller's profile): the default models are all offered in
+  // DEFAULT_REGION (a `us.` inference profile, Stable Image Core), and a deploy elsewhere must be
+  // asked for (-c region=…), together with models offered there.
+  const region = raw(ctx, env, 'region') ?? DEFAULT_REGION;
   const textModelId = raw(ctx, env, 'textModelId') ?? DEFAULT_TEXT_MODEL_ID;
   const assetDir = raw(ctx, env, 'lambdaAssetDir');
   const aslPath = raw(ctx, env, 'aslPath');
@@ -147,6 +168,7 @@ export function loadSettings(ctx: ContextSource, env: NodeJS.ProcessEnv = proces
     imageModelId: raw(ctx, env, 'imageModelId') ?? DEFAULT_IMAGE_MODEL_ID,
     imageModelRegion: raw(ctx, env, 'imageModelRegion') ?? region,
     modelRoutingRegions: parseList(raw(ctx, env, 'modelRoutingRegions'), []),
+    marketplaceProductIds: parseList(raw(ctx, env, 'marketplaceProductIds'), []),
     logRetentionDays: parsePositiveInt('logRetentionDays', raw(ctx, env, 'logRetentionDays'), DEFAULT_LOG_RETENTION_DAYS),
     architecture: parseArchitecture(raw(ctx, env, 'lambdaArchitecture')),
     lambdaAssetDir: assetDir === undefined ? DEFAULT_LAMBDA_ASSET_DIR : path.resolve(INFRA_DIR, assetDir),
@@ -160,6 +182,7 @@ export function loadSettings(ctx: ContextSource, env: NodeJS.ProcessEnv = proces
       raw(ctx, env, 'createApiGatewayAccountRole'),
       false,
     ),
+    visionGate: parseVisionGate(raw(ctx, env, 'visionGate')),
     alarmEmail: raw(ctx, env, 'alarmEmail'),
     aslPath: aslPath === undefined ? DEFAULT_ASL_PATH : path.resolve(INFRA_DIR, aslPath),
   };

@@ -72,3 +72,81 @@ export function modelGrant(modelId: string, region: string, routingRegions: read
 function invoke(resources: string[]): iam.PolicyStatement {
   return new iam.PolicyStatement({ actions: ['bedrock:InvokeModel'], resources });
 }
+
+/**
+ * AWS Marketplace product ids of the serverless models the stack knows, from AWS's table
+ * "Use product ID condition keys to control access" (Bedrock user guide). The first call of a
+ * third-party model in an account subscribes to its product, and the *calling* role needs
+ * `aws-marketplace:Subscribe` for it; the product id scopes that grant to the one model.
+ * Another model: add its id here, or pass `-c marketplaceProductIds=prod-…` (its model card).
+ */
+export const MARKETPLACE_PRODUCT_IDS: Readonly<Record<string, string>> = {
+  'anthropic.claude-sonnet-4-5-20250929-v1:0': 'prod-mxcfnwvpd6kb4',
+  'anthropic.claude-haiku-4-5-20251001-v1:0': 'prod-xdkflymybwmvi',
+  'anthropic.claude-sonnet-4-20250514-v1:0': 'prod-4pmewlybdftbs',
+  'anthropic.claude-opus-4-1-20250805-v1:0': 'prod-w3q2d6rfge4tw',
+  // AWS lists one product, "Stable Image Core 1.0", for the model's v1 revisions.
+  'stability.stable-image-core-v1:0': 'prod-eacdrmv7zfc5e',
+  'stability.stable-image-core-v1:1': 'prod-eacdrmv7zfc5e',
+  'stability.sd3-large-v1:0': 'prod-cqfmszl26sxu4',
+  'stability.stable-image-ultra-v1:0': 'prod-7boen2z2wnxrg',
+  'stability.stable-image-ultra-v1:1': 'prod-7boen2z2wnxrg',
+  'stability.sd3-5-large-v1:0': 'prodview-ajc3gw4mjy7my',
+};
+
+/** Providers whose Bedrock models are not sold through AWS Marketplace (no subscription). */
+const NO_MARKETPLACE_PROVIDERS = ['amazon', 'meta', 'mistral', 'deepseek', 'qwen', 'openai'];
+
+/** The foundation model behind an id (a profile's model; an ARN's last path element). */
+export function foundationModelOf(modelId: string): string {
+  const target = classifyModelId(modelId);
+  switch (target.kind) {
+    case 'profile':
+      return target.foundationModelId;
+    case 'foundation':
+      return target.modelId;
+    case 'arn':
+      return target.arn.slice(target.arn.lastIndexOf('/') + 1);
+  }
+}
+
+export function providerOf(modelId: string): string {
+  const model = foundationModelOf(modelId);
+  return model.slice(0, Math.max(model.indexOf('.'), 0));
+}
+
+/**
+ * The product ids the first call of `modelId` may subscribe to: `override` when given, none
+ * for a provider outside Marketplace, else the table's. Throws for a third-party model the
+ * table does not know: deploying without the grant is the failure this exists to prevent.
+ */
+export function marketplaceProductIds(modelId: string, override: readonly string[]): string[] {
+  if (override.length > 0) return [...override];
+  if (NO_MARKETPLACE_PROVIDERS.includes(providerOf(modelId))) return [];
+  const productId = MARKETPLACE_PRODUCT_IDS[foundationModelOf(modelId)];
+  if (productId === undefined) {
+    throw new Error(
+      `model ${modelId}: its AWS Marketplace product id is unknown, and its first call needs aws-marketplace:Subscribe ` +
+        'scoped to it. Pass -c marketplaceProductIds=<product id from the model card> (or add it to MARKETPLACE_PRODUCT_IDS in lib/models.ts).',
+    );
+  }
+  return [productId];
+}
+
+/**
+ * What the first call of a Marketplace model needs besides bedrock:InvokeModel (AWS: "Request
+ * access to models"): Subscribe, scoped to the product ids, and ViewSubscriptions. Neither
+ * action has resource-level permissions, hence `*`. Unsubscribe is not granted: the functions
+ * never unsubscribe.
+ */
+export function marketplaceStatements(productIds: readonly string[]): iam.PolicyStatement[] {
+  if (productIds.length === 0) return [];
+  return [
+    new iam.PolicyStatement({
+      actions: ['aws-marketplace:Subscribe'],
+      resources: ['*'],
+      conditions: { 'ForAnyValue:StringEquals': { 'aws-marketplace:ProductId': [...productIds] } },
+    }),
+    new iam.PolicyStatement({ actions: ['aws-marketplace:ViewSubscriptions'], resources: ['*'] }),
+  ];
+}

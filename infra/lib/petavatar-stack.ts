@@ -19,10 +19,11 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { ACCESS, type BucketName, type FunctionAccess, type ModelRole } from './access';
-import { loadDefinition } from './asl';
+import { faultErrorsMetric } from './alarms';
+import { loadDefinition, rejectionsByTask, type TaskRejections } from './asl';
 import { PLACEHOLDER_ASSET_DIR, type PetAvatarSettings } from './config';
 import { ALL_FUNCTIONS, API_FUNCTIONS, type FunctionSpec, HANDLERS, SQS_WORKER_TIMEOUT_SECONDS, STAGES } from './functions';
-import { modelGrant } from './models';
+import { marketplaceProductIds, marketplaceStatements, modelGrant } from './models';
 import { acknowledge } from './nag';
 
 export interface PetAvatarStackProps extends StackProps {
@@ -55,6 +56,8 @@ export class PetAvatarStack extends Stack {
   public readonly api: apigw.RestApi;
   public readonly alarmTopic: sns.Topic;
   public readonly alarms: cloudwatch.Alarm[] = [];
+  /** What each stage Task hands to RecordRejection (from the ASL's catchers). */
+  public rejections: readonly TaskRejections[] = [];
   /** Binaries that fell back to placeholder-asset/ (empty for a deployable synth). */
   public readonly placeholderBins: string[] = [];
 
@@ -207,7 +210,7 @@ export class PetAvatarStack extends Stack {
     }
     throw new Error(
       `missing Lambda binary ${path.join(dir, 'bootstrap')}: build the handlers first ` +
-        `(cargo lambda build --release --bins -p handlers${this.settings.architecture === lambda.Architecture.ARM_64 ? ' --arm64' : ''}), ` +
+        `(cargo lambda build --release --bins -p handlers --features vision-gate${this.settings.architecture === lambda.Architecture.ARM_64 ? ' --arm64' : ''}), ` +
         `or synth with -c placeholderAssets=true (never deploy that)`,
     );
   }
@@ -242,6 +245,8 @@ export class PetAvatarStack extends Stack {
       IMAGE_MODEL_ID: this.settings.imageModelId,
       IMAGE_MODEL_REGION: this.settings.imageModelRegion,
       CORS_ALLOWED_ORIGINS: this.settings.corsOrigins.join(','),
+      // Read by analyze-pet only (handlers' wiring::gated_vision).
+      PETAVATAR_VISION_GATE: this.settings.visionGate,
       PETAVATAR_FUNCTION: spec.id,
     };
   }
@@ -345,6 +350,22 @@ export class PetAvatarStack extends Stack {
         );
       }
     }
+    const productIds = [
+      ...new Set(
+        (access.models ?? []).flatMap((modelRole) =>
+          marketplaceProductIds(this.modelSetting(modelRole).modelId, this.settings.marketplaceProductIds),
+        ),
+      ),
+    ];
+    const marketplace = marketplaceStatements(productIds);
+    for (const statement of marketplace) role.addToPolicy(statement);
+    if (marketplace.length > 0) {
+      acknowledge(
+        role,
+        'AwsSolutions-IAM5[Resource::*]',
+        `The first call of a Marketplace model subscribes the account to it, and Bedrock requires the calling role to hold aws-marketplace:Subscribe and aws-marketplace:ViewSubscriptions, which have no resource-level permissions. Subscribe is limited to product ${productIds.join(', ')} by the aws-marketplace:ProductId condition.`,
+      );
+    }
   }
 
   // ---------------------------------------------------------------- pipeline
@@ -353,6 +374,7 @@ export class PetAvatarStack extends Stack {
     const substitutions: Record<string, string> = {};
     for (const spec of STAGES) substitutions[spec.aslPlaceholder as string] = this.functions[spec.id].functionArn;
     const { text, unusedSubstitutions } = loadDefinition(aslPath, Object.keys(substitutions));
+    this.rejections = rejectionsByTask(text);
     if (unusedSubstitutions.length > 0) {
       Annotations.of(this).addWarningV2(
         'petavatar:unused-asl-substitution',
@@ -605,9 +627,13 @@ export class PetAvatarStack extends Stack {
     const fiveMinutes = Duration.minutes(5);
 
     for (const spec of ALL_FUNCTIONS) {
+      const rejections = this.rejectionsOf(spec);
       alarm(`${spec.id}ErrorsAlarm`, {
-        alarmDescription: `Lambda ${spec.id} reported errors`,
-        metric: this.functions[spec.id].metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
+        alarmDescription:
+          rejections.length === 0
+            ? `Lambda ${spec.id} reported errors`
+            : `Lambda ${spec.id} reported errors other than rejected photos (${rejections.join(', ')} are answers, not faults)`,
+        metric: faultErrorsMetric(this.functions[spec.id], spec.id, rejections, fiveMinutes),
         threshold: 1,
         evaluationPeriods: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -647,6 +673,16 @@ export class PetAvatarStack extends Stack {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     });
     return topic;
+  }
+
+  /**
+   * The rejection names of a stage function, whichever Task of the definition runs it. The
+   * `Stage` dimension the function writes is its state name, which is the spec id.
+   */
+  private rejectionsOf(spec: FunctionSpec): string[] {
+    if (spec.aslPlaceholder === undefined) return [];
+    const names = this.rejections.filter((r) => r.placeholder === spec.aslPlaceholder).flatMap((r) => r.errors);
+    return [...new Set(names)];
   }
 
   private createOutputs(): void {

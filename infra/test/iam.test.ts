@@ -29,6 +29,8 @@ function actionsFor(fnId: string): string[] {
 }
 
 const LOGS = ['logs:CreateLogStream', 'logs:PutLogEvents'];
+/** A Marketplace model's first call subscribes the account: the caller needs these (AWS: model access). */
+const MARKETPLACE = ['aws-marketplace:Subscribe', 'aws-marketplace:ViewSubscriptions'];
 const CONSUME = [
   'sqs:ChangeMessageVisibility',
   'sqs:DeleteMessage',
@@ -40,10 +42,10 @@ const CONSUME = [
 /** What each function may do, written out by hand: the test is the second opinion on lib/access.ts. */
 const EXPECTED_ACTIONS: Record<string, string[]> = {
   ValidateImage: [...LOGS, 'dynamodb:UpdateItem', 's3:GetObject', 's3:PutObject'],
-  AnalyzePet: [...LOGS, 'bedrock:InvokeModel', 'dynamodb:UpdateItem', 's3:GetObject'],
-  MapCareer: [...LOGS, 'bedrock:InvokeModel', 'dynamodb:UpdateItem'],
-  GenerateAvatar: [...LOGS, 'bedrock:InvokeModel', 'dynamodb:UpdateItem', 's3:PutObject'],
-  WriteIdentity: [...LOGS, 'bedrock:InvokeModel', 'dynamodb:UpdateItem'],
+  AnalyzePet: [...LOGS, ...MARKETPLACE, 'bedrock:InvokeModel', 'dynamodb:UpdateItem', 's3:GetObject'],
+  MapCareer: [...LOGS, ...MARKETPLACE, 'bedrock:InvokeModel', 'dynamodb:UpdateItem'],
+  GenerateAvatar: [...LOGS, ...MARKETPLACE, 'bedrock:InvokeModel', 'dynamodb:UpdateItem', 's3:PutObject'],
+  WriteIdentity: [...LOGS, ...MARKETPLACE, 'bedrock:InvokeModel', 'dynamodb:UpdateItem'],
   RecordResult: [...LOGS, 'dynamodb:UpdateItem'],
   RecordFailure: [...LOGS, 'dynamodb:UpdateItem'],
   ApiPresignedUrl: [...LOGS, 'dynamodb:PutItem', 's3:PutObject'],
@@ -246,6 +248,51 @@ describe('Bedrock permissions', () => {
   });
 });
 
+describe('AWS Marketplace permissions for a model\'s first call', () => {
+  function marketplaceStatementsOf(t: typeof template, s: typeof stack, fn: string): any[] {
+    const role = logicalId(s, s.functions[fn].role as any);
+    return statementsForRole(t, role).filter((st) => actionsOf(st).some((a) => a.startsWith('aws-marketplace:')));
+  }
+  const subscribeScope = (statements: any[]) => {
+    const subscribe = statements.find((st) => actionsOf(st).includes('aws-marketplace:Subscribe'));
+    assert.deepEqual(actionsOf(subscribe), ['aws-marketplace:Subscribe'], 'Subscribe stands alone, under its condition');
+    assert.equal(subscribe.Resource, '*');
+    return subscribe.Condition['ForAnyValue:StringEquals']['aws-marketplace:ProductId'];
+  };
+
+  test('each model stage may subscribe to its own model only (Claude Sonnet 4.5, Stable Image Core), and view subscriptions', () => {
+    const expected: Record<string, string[]> = {
+      AnalyzePet: ['prod-mxcfnwvpd6kb4'],
+      MapCareer: ['prod-mxcfnwvpd6kb4'],
+      WriteIdentity: ['prod-mxcfnwvpd6kb4'],
+      GenerateAvatar: ['prod-eacdrmv7zfc5e'],
+    };
+    for (const [fn, products] of Object.entries(expected)) {
+      const statements = marketplaceStatementsOf(template, stack, fn);
+      assert.deepEqual(subscribeScope(statements), products, fn);
+      const view = statements.find((st) => actionsOf(st).includes('aws-marketplace:ViewSubscriptions'));
+      assert.deepEqual(actionsOf(view), ['aws-marketplace:ViewSubscriptions'], fn);
+      assert.equal(view.Condition, undefined, fn);
+      assert.ok(!statements.some((st) => actionsOf(st).includes('aws-marketplace:Unsubscribe')), `${fn}: never Unsubscribe`);
+    }
+    for (const f of ALL_FUNCTIONS.filter((f) => !(f.id in expected))) {
+      assert.deepEqual(marketplaceStatementsOf(template, stack, f.id), [], f.id);
+    }
+  });
+
+  test('models outside Marketplace get no marketplace grant; an override replaces the table', () => {
+    const { stack: s, template: t } = synthTemplate({ textModelId: 'amazon.nova-pro-v1:0', visionModelId: 'us.anthropic.claude-haiku-4-5-20251001-v1:0' });
+    assert.deepEqual(marketplaceStatementsOf(t, s, 'MapCareer'), []);
+    assert.deepEqual(subscribeScope(marketplaceStatementsOf(t, s, 'AnalyzePet')), ['prod-xdkflymybwmvi']);
+    const { stack: o, template: ot } = synthTemplate({ marketplaceProductIds: 'prod-aaaa,prod-bbbb' });
+    assert.deepEqual(subscribeScope(marketplaceStatementsOf(ot, o, 'GenerateAvatar')), ['prod-aaaa', 'prod-bbbb']);
+  });
+
+  test('a third-party model whose product id is unknown stops the synth with what to set', () => {
+    assert.throws(() => synthTemplate({ imageModelId: 'stability.some-future-model-v9:0' }), /marketplaceProductIds=/);
+  });
+});
+
 describe('function configuration (the contract with handlers/)', () => {
   const COMMON = [
     'CORS_ALLOWED_ORIGINS',
@@ -257,6 +304,7 @@ describe('function configuration (the contract with handlers/)', () => {
     'JOBS_TABLE',
     'PETAVATAR_FUNCTION',
     'PETAVATAR_MODEL_BACKEND',
+    'PETAVATAR_VISION_GATE',
     'RUST_LOG',
     'TEXT_MODEL_ID',
     'UPLOADS_BUCKET',

@@ -10,6 +10,7 @@ import { placeholdersIn, loadDefinition } from '../lib/asl';
 import { DEFAULT_LAMBDA_ASSET_DIR, DEFAULT_TEXT_MODEL_ID, loadSettings } from '../lib/config';
 import { ALL_FUNCTIONS } from '../lib/functions';
 import { classifyModelId } from '../lib/models';
+import { profileGeography } from '../lib/preflight';
 import { aslPathForTests, build, resourcesOfType, synthTemplate } from './helpers';
 
 const ctx = (values: Record<string, unknown>) => ({ tryGetContext: (k: string) => values[k] });
@@ -30,7 +31,7 @@ describe('settings', () => {
   });
 
   test('context wins over environment, environment over defaults', () => {
-    const env = { PETAVATAR_TEXT_MODEL_ID: 'from-env', PETAVATAR_LOG_RETENTION_DAYS: '14', CDK_DEFAULT_REGION: 'eu-west-1' };
+    const env = { PETAVATAR_TEXT_MODEL_ID: 'from-env', PETAVATAR_LOG_RETENTION_DAYS: '14', PETAVATAR_REGION: 'eu-west-1' };
     const fromEnv = loadSettings(ctx({}), env);
     assert.equal(fromEnv.textModelId, 'from-env');
     assert.equal(fromEnv.logRetentionDays, 14);
@@ -38,6 +39,41 @@ describe('settings', () => {
     const fromContext = loadSettings(ctx({ textModelId: 'from-context', region: 'ap-southeast-2' }), env);
     assert.equal(fromContext.textModelId, 'from-context');
     assert.equal(fromContext.region, 'ap-southeast-2');
+  });
+
+  test("the caller's profile region does not move the stack: the defaults deploy together in us-west-2", () => {
+    const s = loadSettings(ctx({}), { CDK_DEFAULT_REGION: 'eu-central-1', CDK_DEFAULT_ACCOUNT: '111122223333' });
+    assert.equal(s.region, 'us-west-2');
+    assert.equal(s.imageModelRegion, 'us-west-2', 'the image model is called where the stack is');
+    assert.equal(s.account, '111122223333', 'the account still follows the profile');
+    // The default text/vision id is a cross-region profile of the default region's geography,
+    // and the image model is one AWS offers there (the marketplace table knows both).
+    const prefix = s.textModelId.slice(0, s.textModelId.indexOf('.'));
+    assert.equal(classifyModelId(s.textModelId).kind, 'profile');
+    assert.equal(profileGeography(s.region), prefix);
+    assert.equal(classifyModelId(s.imageModelId).kind, 'foundation');
+  });
+
+  test('the default synth calls every model in the one region it deploys to', () => {
+    const { stack, template } = synthTemplate();
+    const rendered = JSON.stringify(template.toJSON());
+    const bedrockRegions = new Set([...rendered.matchAll(/:bedrock:([a-z0-9-*]*):/g)].map((m) => m[1]));
+    // `*`: the foundation model a cross-region profile routes to (fenced by the profile ARN).
+    assert.deepEqual([...bedrockRegions].sort(), ['*', 'us-west-2']);
+    const resources = template.toJSON().Resources;
+    for (const f of ALL_FUNCTIONS) {
+      const env = resources[stack.resolve(stack.getLogicalId(stack.functions[f.id].node.defaultChild as any))].Properties.Environment.Variables;
+      assert.equal(env.IMAGE_MODEL_REGION, 'us-west-2', f.id);
+    }
+  });
+
+  test('the AnalyzePet vision gate is off unless asked for, and reaches the function', () => {
+    assert.equal(loadSettings(ctx({}), {}).visionGate, 'off');
+    assert.equal(loadSettings(ctx({}), { PETAVATAR_VISION_GATE: 'local' }).visionGate, 'local');
+    assert.throws(() => loadSettings(ctx({ visionGate: 'on' }), {}), /off or local/);
+    const { stack, template } = synthTemplate({ visionGate: 'local' });
+    const fn = template.toJSON().Resources[stack.resolve(stack.getLogicalId(stack.functions.AnalyzePet.node.defaultChild as any))];
+    assert.equal(fn.Properties.Environment.Variables.PETAVATAR_VISION_GATE, 'local');
   });
 
   test('architecture switch', () => {

@@ -12,7 +12,7 @@
 //!   limit).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use api::{ApiError, Authenticator};
 use axum::body::Body;
@@ -104,8 +104,9 @@ pub async fn check_host(
             "this server does not answer for that Host; see --allowed-host",
         )
         .into_response(),
-        None => ApiError::bad_request("MissingHost", "the request has no Host header")
-            .into_response(),
+        None => {
+            ApiError::bad_request("MissingHost", "the request has no Host header").into_response()
+        }
     }
 }
 
@@ -170,6 +171,37 @@ pub fn security_headers(
             HeaderValue::from_str(csp)?,
         ),
     ])
+}
+
+/// The longest a request may take, from its headers to its answer: the upload's own bound, or
+/// the one of every other route.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    pub request: Duration,
+    pub upload: Duration,
+}
+
+/// The path whose requests carry up to 50 MB and so get [`Deadlines::upload`].
+pub const UPLOAD_PATH: &str = "/local/upload";
+
+/// Bounds a whole request by its route's deadline. The handler is dropped when it passes (an
+/// upload's partial file and its slot go with it) and the client gets 408 and a closed
+/// connection. (tower-http's `TimeoutLayer` has one duration per layer; picking it by path here
+/// keeps the routes as they are.)
+pub async fn whole_request_deadline(
+    State(deadlines): State<Deadlines>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let deadline = if request.uri().path() == UPLOAD_PATH {
+        deadlines.upload
+    } else {
+        deadlines.request
+    };
+    match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_elapsed) => StatusCode::REQUEST_TIMEOUT.into_response(),
+    }
 }
 
 /// Seconds a client told 429 or 503 waits before it retries.
@@ -318,7 +350,10 @@ mod tests {
         assert!(csp.contains(&format!("'sha256-{hash}'")), "{csp}");
         assert_eq!(csp.matches("'sha256-").count(), 2, "{csp}");
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
-        assert!(csp.contains("connect-src 'self' http://127.0.0.1:8080"), "{csp}");
+        assert!(
+            csp.contains("connect-src 'self' http://127.0.0.1:8080"),
+            "{csp}"
+        );
         assert!(!csp.contains("unsafe-eval"), "{csp}");
         // The shipped pages have inline scripts, and each is hashed.
         let shipped = content_security_policy(

@@ -49,6 +49,11 @@ pub struct ServerLimits {
     pub max_uploads_per_key: usize,
     /// Presigned forms open (issued, unused, unexpired) per API key.
     pub max_open_forms_per_key: usize,
+    /// How long a database write waits for another connection's lock before it fails (and the
+    /// stage is retried, see `store::is_transient_sqlite`).
+    pub db_busy_timeout: Duration,
+    /// How often the counts of refused keys and of timeouts are logged.
+    pub summary_window: Duration,
 }
 
 impl Default for ServerLimits {
@@ -62,6 +67,8 @@ impl Default for ServerLimits {
             max_connections: 1024,
             max_uploads_per_key: crate::limits::DEFAULT_UPLOADS_PER_KEY,
             max_open_forms_per_key: crate::limits::DEFAULT_OPEN_FORMS_PER_KEY,
+            db_busy_timeout: crate::store::BUSY_TIMEOUT,
+            summary_window: crate::summary::WINDOW,
         }
     }
 }
@@ -150,7 +157,8 @@ async fn accept_failed(e: std::io::Error) {
 
 /// The answer to a connection over the cap, in the API's error shape.
 fn busy_response() -> String {
-    let body = r#"{"error":{"code":"ServiceUnavailable","message":"too many connections; retry later"}}"#;
+    let body =
+        r#"{"error":{"code":"ServiceUnavailable","message":"too many connections; retry later"}}"#;
     format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
          content-length: {}\r\nretry-after: {RETRY_AFTER_SECONDS}\r\nconnection: close\r\n\

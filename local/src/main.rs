@@ -1,6 +1,7 @@
 //! `petavatar`: PetAvatar on one machine, no AWS account needed.
 //!
 //! - `petavatar run PHOTO` — the whole pipeline on one photo;
+//! - `petavatar contact-sheet PHOTO... -o sheet.png` — photos beside their avatars, one PNG;
 //! - `petavatar serve` — the API, the web page, the queue, the worker and the engine;
 //! - `petavatar executions list|show` — execution histories (GetExecutionHistory shape);
 //! - `petavatar submit PHOTO --api URL --key KEY` — a client of the public API.
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use petavatar::{executions, run, serve, submit};
+use petavatar::{contact_sheet, executions, run, serve, submit};
 use telemetry::logging;
 
 #[derive(Parser)]
@@ -37,6 +38,21 @@ enum Command {
         #[arg(long)]
         species: Option<String>,
     },
+    /// Run the pipeline on several photos and render each photo beside its avatar in one PNG.
+    ContactSheet {
+        /// JPEG, PNG or HEIC photos (a refused photo gets a crossed-out tile).
+        #[arg(required = true)]
+        photos: Vec<PathBuf>,
+        /// The sheet to write.
+        #[arg(short, long, default_value = "contact-sheet.png")]
+        out: PathBuf,
+        /// Side of each photo and avatar tile, in pixels.
+        #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(32..=1024))]
+        tile: u32,
+        /// Photo + avatar pairs per row.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=16))]
+        columns: u32,
+    },
     /// Serve the API, the web page, the worker and the engine on 127.0.0.1.
     Serve {
         #[arg(long, default_value_t = 8080, env = "PETAVATAR_PORT")]
@@ -52,7 +68,11 @@ enum Command {
         max_running_jobs: Option<u16>,
         /// A host name the server answers for besides 127.0.0.1/localhost (e.g. behind a
         /// proxy); repeat for several. Requests naming any other Host are refused (421).
-        #[arg(long = "allowed-host", env = "PETAVATAR_ALLOWED_HOSTS", value_delimiter = ',')]
+        #[arg(
+            long = "allowed-host",
+            env = "PETAVATAR_ALLOWED_HOSTS",
+            value_delimiter = ','
+        )]
         allowed_hosts: Vec<String>,
         #[command(flatten)]
         limits: ServeLimitArgs,
@@ -117,6 +137,13 @@ struct ServeLimitArgs {
     /// Presigned forms open (not used, not expired) per API key; more are answered 429.
     #[arg(long, default_value_t = petavatar::limits::DEFAULT_OPEN_FORMS_PER_KEY as u64, env = "PETAVATAR_MAX_OPEN_FORMS_PER_KEY", value_parser = clap::value_parser!(u64).range(1..))]
     max_open_forms_per_key: u64,
+    /// How long a database write waits for a lock held by another process (milliseconds);
+    /// past it the stage fails `PetAvatar.Transient` and the state machine retries it.
+    #[arg(long, default_value_t = 10_000, env = "PETAVATAR_DB_BUSY_TIMEOUT_MS")]
+    db_busy_timeout_ms: u64,
+    /// How often refused API keys and timed-out connections are logged, as one summary line.
+    #[arg(long, default_value_t = 10_000, env = "PETAVATAR_SUMMARY_INTERVAL_MS", value_parser = clap::value_parser!(u64).range(1..))]
+    summary_interval_ms: u64,
 }
 
 impl ServeLimitArgs {
@@ -131,6 +158,8 @@ impl ServeLimitArgs {
             max_connections: count(self.max_connections),
             max_uploads_per_key: count(self.max_uploads_per_key),
             max_open_forms_per_key: count(self.max_open_forms_per_key),
+            db_busy_timeout: Duration::from_millis(self.db_busy_timeout_ms),
+            summary_window: Duration::from_millis(self.summary_interval_ms),
         }
     }
 }
@@ -208,6 +237,30 @@ async fn dispatch(command: Command) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
             print!("{}", run::render_identity(&job));
             println!("\nWrote {}/avatar.png and result.json", out.display());
+            Ok(())
+        }
+        Command::ContactSheet {
+            photos,
+            out,
+            tile,
+            columns,
+        } => {
+            logging::init_cli();
+            let entries = contact_sheet::contact_sheet(&contact_sheet::SheetOptions {
+                photos,
+                out: out.clone(),
+                tile,
+                columns,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            for (i, entry) in entries.iter().enumerate() {
+                match &entry.summary {
+                    Ok(line) => println!("{:>2}. {}: {line}", i + 1, entry.photo.display()),
+                    Err(why) => println!("{:>2}. {}: refused: {why}", i + 1, entry.photo.display()),
+                }
+            }
+            println!("Wrote {}", out.display());
             Ok(())
         }
         Command::Serve {

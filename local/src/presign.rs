@@ -8,9 +8,11 @@ use async_trait::async_trait;
 use chrono::{TimeDelta, Utc};
 use steps::ports::{PostPolicy, PresignError, PresignedPost, Presigner};
 
+use serde_json::{Value, json};
+
 use crate::signing::{
     ALGORITHM, FIELD_ALGORITHM, FIELD_BUCKET, FIELD_CONTENT_TYPE, FIELD_KEY, FIELD_POLICY,
-    FIELD_SIGNATURE, Signer, UploadPolicy,
+    FIELD_SIGNATURE, Signer,
 };
 
 /// Presigns for one bucket of the local server at `base_url` (`http://127.0.0.1:8080`).
@@ -34,6 +36,18 @@ pub fn encode_query_value(value: &str) -> String {
     out
 }
 
+/// The policy's conditions, as the AWS presigner writes them (handlers/src/post_policy.rs):
+/// one bucket, one key, one content type, 1 byte to `max_bytes`, and the signing fields.
+fn conditions(bucket: &str, key: &str, content_type: &str, max_bytes: u64) -> Vec<Value> {
+    vec![
+        json!({ FIELD_BUCKET: bucket }),
+        json!(["eq", "$key", key]),
+        json!(["eq", "$Content-Type", content_type]),
+        json!(["content-length-range", 1, max_bytes]),
+        json!({ FIELD_ALGORITHM: ALGORITHM }),
+    ]
+}
+
 fn delta(d: Duration) -> Result<TimeDelta, PresignError> {
     TimeDelta::from_std(d).map_err(|e| PresignError::Failed(e.to_string()))
 }
@@ -42,24 +56,25 @@ fn delta(d: Duration) -> Result<TimeDelta, PresignError> {
 impl Presigner for LocalPresigner {
     async fn presign_post(&self, policy: PostPolicy) -> Result<PresignedPost, PresignError> {
         let expires_at = Utc::now() + delta(policy.expires_in)?;
-        let upload_policy = UploadPolicy {
-            expiration: expires_at,
-            bucket: self.bucket.clone(),
-            key: policy.key.clone(),
-            content_types: policy.content_types.clone(),
-            min_bytes: 1,
-            max_bytes: policy.max_bytes,
+        let [content_type] = policy.content_types.as_slice() else {
+            return Err(PresignError::Failed(format!(
+                "a presigned POST names one content type, not {}",
+                policy.content_types.len()
+            )));
         };
-        let (encoded, signature) = self.signer.sign_policy(&upload_policy);
-        let mut fields = BTreeMap::new();
-        fields.insert(FIELD_KEY.to_owned(), policy.key);
-        if let Some(content_type) = policy.content_types.first() {
-            fields.insert(FIELD_CONTENT_TYPE.to_owned(), content_type.clone());
-        }
-        fields.insert(FIELD_BUCKET.to_owned(), self.bucket.clone());
-        fields.insert(FIELD_POLICY.to_owned(), encoded);
-        fields.insert(FIELD_ALGORITHM.to_owned(), ALGORITHM.to_owned());
-        fields.insert(FIELD_SIGNATURE.to_owned(), signature);
+        let encoded = api::s3_post::encode_policy(
+            expires_at,
+            conditions(&self.bucket, &policy.key, content_type, policy.max_bytes),
+        );
+        let signature = self.signer.sign_policy(&encoded);
+        let fields = BTreeMap::from([
+            (FIELD_KEY.to_owned(), policy.key),
+            (FIELD_CONTENT_TYPE.to_owned(), content_type.clone()),
+            (FIELD_BUCKET.to_owned(), self.bucket.clone()),
+            (FIELD_POLICY.to_owned(), encoded),
+            (FIELD_ALGORITHM.to_owned(), ALGORITHM.to_owned()),
+            (FIELD_SIGNATURE.to_owned(), signature),
+        ]);
         Ok(PresignedPost {
             url: format!("{}/local/upload", self.base_url),
             fields,

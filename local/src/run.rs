@@ -32,6 +32,9 @@ pub enum RunError {
     },
     #[error("engine: {0}")]
     Engine(#[from] statemachine::EngineError),
+    /// The vision model's weights are missing or corrupt: checked before the photo is read.
+    #[error("{0}")]
+    Vision(#[from] vision::LoadError),
     #[error("job store: {0}")]
     Jobs(#[from] steps::ports::JobStoreError),
     #[error("object store: {0}")]
@@ -153,24 +156,73 @@ pub fn photo_format(bytes: &[u8], path: &Path) -> ImageFormat {
     }
 }
 
-/// Runs the pipeline on one photo. The stores and the history live in memory: `run` leaves
-/// nothing behind but what it writes to `--out`.
-pub async fn run(options: RunOptions) -> Result<Job, RunError> {
-    let photo = tokio::fs::read(&options.photo)
-        .await
-        .map_err(|source| RunError::ReadPhoto {
-            path: options.photo.clone(),
-            source,
-        })?;
+/// What one pipeline run left in memory.
+pub struct Outcome {
+    pub job: Job,
+    /// `generated/{job_id}/*` (the avatar and its variants): file name → PNG bytes, sorted.
+    pub images: Vec<(String, Bytes)>,
+    pub execution_arn: String,
+    pub history: Vec<statemachine::HistoryEvent>,
+    pub description: statemachine::ExecutionDescription,
+}
+
+impl Outcome {
+    /// The job's result: `Ok` when it completed, else why it did not.
+    pub fn result(&self) -> Result<(), RunError> {
+        match (self.description.status, self.job.status) {
+            (ExecutionStatus::Succeeded, JobStatus::Completed) => Ok(()),
+            (_, JobStatus::Failed) => {
+                let (code, message) = self
+                    .job
+                    .error
+                    .clone()
+                    .map(|e| (e.code, e.message))
+                    .unwrap_or_else(|| ("PetAvatar.Internal".into(), "the job failed".into()));
+                Err(RunError::JobFailed { code, message })
+            }
+            (status, _) => Err(RunError::ExecutionEnded {
+                status: status.to_string(),
+                detail: self
+                    .description
+                    .cause
+                    .clone()
+                    .or(self.description.error.clone())
+                    .unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// The PNG of one generated file (`avatar.png`, `avatar-256.png`, …).
+    pub fn image(&self, file_name: &str) -> Option<&Bytes> {
+        self.images
+            .iter()
+            .find(|(name, _)| name == file_name)
+            .map(|(_, bytes)| bytes)
+    }
+}
+
+/// The pipeline on one photo, in memory: the real ASL under the embedded engine with the
+/// offline text and image models and `vision` (the local pretrained models in `run`). Stage
+/// lines go to stderr when `progress` is set.
+pub async fn pipeline(
+    photo_path: &Path,
+    photo: Vec<u8>,
+    species: Option<&str>,
+    vision: Arc<dyn steps::ports::VisionModel>,
+    progress: bool,
+) -> Result<Outcome, RunError> {
     let InMemoryWorld {
-        deps,
+        mut deps,
         uploads,
         generated,
         jobs,
     } = InMemoryWorld::offline();
+    // The embedded default sees with the local pretrained models; the texture heuristic of
+    // `steps::offline` is only the evaluation's baseline.
+    deps.vision = vision;
 
     let job_id = Uuid::new_v4();
-    let format = photo_format(&photo, &options.photo);
+    let format = photo_format(&photo, photo_path);
     let upload_key = keys::upload(job_id, format);
     uploads
         .put(&upload_key, Bytes::from(photo), format.content_type())
@@ -178,53 +230,86 @@ pub async fn run(options: RunOptions) -> Result<Job, RunError> {
     jobs.create(Job::new(job_id, "local", upload_key.clone(), Utc::now()))
         .await?;
 
-    let progress = Arc::new(ProgressObserver::new());
-    let observers: Vec<Arc<dyn StageObserver>> = vec![progress.clone()];
+    let observer = progress.then(|| Arc::new(ProgressObserver::new()));
+    let observers: Vec<Arc<dyn StageObserver>> = observer
+        .iter()
+        .map(|o| o.clone() as Arc<dyn StageObserver>)
+        .collect();
     let engine = Engine::builder()
         .store(HistoryStore::in_memory())
         .handlers(runtime::stage_handlers(&deps, &observers, Duration::ZERO))
         .execution_span(runtime::execution_span)
         .build();
     let sm_arn = runtime::create_pipeline(&engine)?;
-    eprintln!("job {job_id}: {}", options.photo.display());
-    let input = runtime::execution_input(job_id, &upload_key, options.species.as_deref());
+    if progress {
+        eprintln!("job {job_id}: {}", photo_path.display());
+    }
+    let input = runtime::execution_input(job_id, &upload_key, species);
     let started = engine
         .start_execution(&sm_arn, Some(&job_id.to_string()), input)
         .await?;
     let description = engine.wait(&started.execution_arn).await?;
-    progress.bar.finish_and_clear();
-
+    if let Some(observer) = &observer {
+        observer.bar.finish_and_clear();
+    }
     let job = jobs.get(job_id).await?;
+    let history = engine.history(&started.execution_arn)?;
+    let images = generated_images(generated.as_ref(), job_id).await?;
+    Ok(Outcome {
+        job,
+        images,
+        execution_arn: started.execution_arn,
+        history,
+        description,
+    })
+}
+
+/// Reads a photo from disk.
+pub async fn read_photo(path: &Path) -> Result<Vec<u8>, RunError> {
+    tokio::fs::read(path)
+        .await
+        .map_err(|source| RunError::ReadPhoto {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Runs the pipeline on one photo. The stores and the history live in memory: `run` leaves
+/// nothing behind but what it writes to `--out`.
+pub async fn run(options: RunOptions) -> Result<Job, RunError> {
+    let vision = Arc::new(vision::LocalVision::load()?);
+    let photo = read_photo(&options.photo).await?;
+    let outcome = pipeline(
+        &options.photo,
+        photo,
+        options.species.as_deref(),
+        vision,
+        true,
+    )
+    .await?;
     std::fs::create_dir_all(&options.out).map_err(|source| RunError::Write {
         path: options.out.clone(),
         source,
     })?;
-    let history = engine.history(&started.execution_arn)?;
     write_json(
         &options.out.join("history.json"),
-        &json!({"events": history}),
+        &json!({"events": outcome.history}),
     )?;
-    match (description.status, job.status) {
-        (ExecutionStatus::Succeeded, JobStatus::Completed) => {
-            let files = write_images(generated.as_ref(), job_id, &options.out).await?;
-            write_json(
-                &options.out.join("result.json"),
-                &result_document(&job, &files, &started.execution_arn),
-            )?;
-            Ok(job)
-        }
-        (_, JobStatus::Failed) => {
-            let (code, message) = job
-                .error
-                .map(|e| (e.code, e.message))
-                .unwrap_or_else(|| ("PetAvatar.Internal".into(), "the job failed".into()));
-            Err(RunError::JobFailed { code, message })
-        }
-        (status, _) => Err(RunError::ExecutionEnded {
-            status: status.to_string(),
-            detail: description.cause.or(description.error).unwrap_or_default(),
-        }),
+    outcome.result()?;
+    let mut files = Vec::new();
+    for (file_name, bytes) in &outcome.images {
+        let path = options.out.join(file_name);
+        std::fs::write(&path, bytes).map_err(|source| RunError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        files.push(file_name.clone());
     }
+    write_json(
+        &options.out.join("result.json"),
+        &result_document(&outcome.job, &files, &outcome.execution_arn),
+    )?;
+    Ok(outcome.job)
 }
 
 fn write_json(path: &Path, value: &Value) -> Result<(), RunError> {
@@ -235,14 +320,13 @@ fn write_json(path: &Path, value: &Value) -> Result<(), RunError> {
     })
 }
 
-/// Copies `generated/{job_id}/*` (the avatar and its variants) into `out`.
-async fn write_images(
+/// `generated/{job_id}/*` (the avatar and its variants), sorted by file name.
+async fn generated_images(
     generated: &InMemoryObjectStore,
     job_id: Uuid,
-    out: &Path,
-) -> Result<Vec<String>, RunError> {
+) -> Result<Vec<(String, Bytes)>, RunError> {
     let prefix = format!("generated/{job_id}/");
-    let mut written = Vec::new();
+    let mut images = Vec::new();
     for key in generated.keys() {
         let Some(file_name) = key.strip_prefix(&prefix) else {
             continue;
@@ -250,16 +334,10 @@ async fn write_images(
         if file_name.contains('/') {
             continue;
         }
-        let bytes = generated.get(&key).await?;
-        let path = out.join(file_name);
-        std::fs::write(&path, &bytes).map_err(|source| RunError::Write {
-            path: path.clone(),
-            source,
-        })?;
-        written.push(file_name.to_owned());
+        images.push((file_name.to_owned(), generated.get(&key).await?));
     }
-    written.sort();
-    Ok(written)
+    images.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(images)
 }
 
 fn result_document(job: &Job, files: &[String], execution_arn: &str) -> Value {

@@ -1,18 +1,14 @@
 //! The embedded runtime: the real `statemachine/pipeline.asl.json` under the embedded
 //! engine, each Task resource a local Lambda ARN whose in-process handler calls the stage.
 
-use std::any::Any;
 use std::collections::BTreeMap;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::FutureExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 use statemachine::{Engine, HandlerRegistry, InvocationContext, TaskFailure, TaskHandler};
 use steps::{Deps, StageError, StageName};
-use tracing::Instrument;
 
 /// The state machine's name in the local engine.
 pub const STATE_MACHINE_NAME: &str = "petavatar-pipeline";
@@ -42,13 +38,7 @@ pub fn local_definition() -> String {
     statemachine::substitute(statemachine::PIPELINE_ASL, &substitutions())
 }
 
-/// The ARN of the execution named `name` of a state machine (as Step Functions forms it).
-pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
-    format!(
-        "{}:{name}",
-        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
-    )
-}
+pub use steps::lifecycle::execution_arn;
 
 /// The span an execution runs in (`EngineBuilder::execution_span`). The local runtime names
 /// each execution after its job (`StartExecution(name = job_id)`), so the name is the job id:
@@ -60,12 +50,42 @@ pub fn execution_span(name: &str) -> tracing::Span {
 
 /// The execution input: deterministic for a job, so starting it twice is idempotent.
 pub fn execution_input(job_id: uuid::Uuid, upload_key: &str, species_hint: Option<&str>) -> Value {
-    json!({
-        "job_id": job_id.to_string(),
-        "bucket": UPLOADS_BUCKET,
-        "key": upload_key,
-        "species_hint": species_hint,
-    })
+    steps::lifecycle::ExecutionInput {
+        job_id,
+        bucket: UPLOADS_BUCKET.to_owned(),
+        key: upload_key.to_owned(),
+        species_hint: species_hint.map(str::to_owned),
+    }
+    .to_value()
+}
+
+/// What an ended execution did to its job, as the pipeline's terminal states say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Succeeded through RecordResult.
+    Completed,
+    /// Succeeded through RecordRejection → `JobRejected`: the photo was refused for its content
+    /// (the job is `failed` with this error, as clients have always seen it). Not a fault.
+    Rejected(steps::JobError),
+    /// Failed, timed out or aborted: a fault (or an operator's stop), counted and alarmed on.
+    Failed,
+}
+
+/// The outcome of an ended execution (`None` while it runs). A succeeded execution is a
+/// rejection when its output is RecordRejection's (`JobRejected`'s `OutputPath`).
+pub fn job_outcome(change: &statemachine::ExecutionStatusChange) -> Option<JobOutcome> {
+    use statemachine::ExecutionStatus;
+    match change.status {
+        ExecutionStatus::Running => None,
+        ExecutionStatus::Succeeded => Some(
+            change
+                .output
+                .as_deref()
+                .and_then(steps::record_failure::rejection_in_execution_output)
+                .map_or(JobOutcome::Completed, JobOutcome::Rejected),
+        ),
+        _ => Some(JobOutcome::Failed),
+    }
 }
 
 /// Told when a stage starts and ends: the progress bar of `run`, the metrics of `serve`.
@@ -78,21 +98,6 @@ pub trait StageObserver: Send + Sync + 'static {
         _outcome: Result<(), &StageError>,
         _elapsed: Duration,
     ) {
-    }
-}
-
-/// Emits an EMF stage-duration line per stage run.
-pub struct MetricsObserver;
-
-impl StageObserver for MetricsObserver {
-    fn finished(
-        &self,
-        stage: StageName,
-        job_id: &str,
-        _outcome: Result<(), &StageError>,
-        elapsed: Duration,
-    ) {
-        telemetry::emf::stage_duration(stage.state_name(), job_id, elapsed.as_secs_f64() * 1000.0);
     }
 }
 
@@ -115,54 +120,63 @@ pub fn task_failure(error: &StageError) -> TaskFailure {
 #[async_trait]
 impl TaskHandler for StageHandler {
     async fn invoke(&self, payload: Value, ctx: InvocationContext) -> Result<Value, TaskFailure> {
-        let job_id = payload
-            .get("job_id")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_owned();
-        let span = tracing::info_span!(
-            "stage",
-            job_id = %job_id,
-            stage = self.stage.state_name(),
-            retry = ctx.retry_count
-        );
+        let job_id = steps::invoke::job_id_of(&payload);
         for observer in &self.observers {
             observer.started(self.stage, &job_id);
         }
         if !self.delay.is_zero() {
+            self.report_entered(&job_id).await;
             tokio::time::sleep(self.delay).await;
         }
-        let started = Instant::now();
-        // A panic would end the engine's task and leave the execution RUNNING and its job
-        // `processing` for ever; as a Lambda runtime does, it becomes the function's error.
-        let result = AssertUnwindSafe(steps::run_json(self.stage, payload, &self.deps))
-            .catch_unwind()
-            .instrument(span.clone())
-            .await
-            .unwrap_or_else(|panic| Err(StageError::Internal(panic_message(panic.as_ref()))));
-        let elapsed = started.elapsed();
-        let _entered = span.enter();
-        match &result {
-            Ok(_) => tracing::info!(elapsed_ms = elapsed.as_millis() as u64, "stage succeeded"),
-            Err(e) => {
-                tracing::warn!(elapsed_ms = elapsed.as_millis() as u64, error = e.name(), message = %e, "stage failed")
-            }
-        }
+        let labels = steps::invoke::Labels {
+            request_id: None,
+            retry_count: Some(ctx.retry_count),
+        };
+        // As a Lambda runtime does, a panicking stage is the function's error; otherwise it
+        // would end the engine's task and leave the execution RUNNING and its job `processing`.
+        let run = steps::invoke::invoke_stage(self.stage, payload, &self.deps, labels).await;
         for observer in &self.observers {
-            observer.finished(self.stage, &job_id, result.as_ref().map(|_| ()), elapsed);
+            observer.finished(
+                self.stage,
+                &run.job_id,
+                run.result.as_ref().map(|_| ()),
+                run.elapsed,
+            );
         }
-        result.map_err(|e| task_failure(&e))
+        run.result.map_err(|e| task_failure(&e))
     }
 }
 
-/// What a panicking stage said, as the error's message.
-fn panic_message(panic: &(dyn Any + Send)) -> String {
-    let said = panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("no message");
-    format!("the stage panicked: {said}")
+impl StageHandler {
+    /// With a demo pause, the stage shows as running in `/status` for the whole pause (the stage
+    /// itself writes the same `advance` when it starts: the write is idempotent). Without it a
+    /// poller would see the pause as the previous stage still running. A refused or failed
+    /// write is left to the stage's own `advance` to report.
+    async fn report_entered(&self, job_id: &str) {
+        let Some(stage) = job_stage(self.stage) else {
+            return;
+        };
+        if let Ok(job_id) = job_id.parse::<uuid::Uuid>() {
+            let _ = self
+                .deps
+                .jobs
+                .advance(job_id, stage, stage.progress())
+                .await;
+        }
+    }
+}
+
+/// The job record's stage of a pipeline stage (`None` for RecordFailure, which ends a job).
+fn job_stage(stage: StageName) -> Option<steps::Stage> {
+    match stage {
+        StageName::ValidateImage => Some(steps::Stage::ValidateImage),
+        StageName::AnalyzePet => Some(steps::Stage::AnalyzePet),
+        StageName::MapCareer => Some(steps::Stage::MapCareer),
+        StageName::GenerateAvatar => Some(steps::Stage::GenerateAvatar),
+        StageName::WriteIdentity => Some(steps::Stage::WriteIdentity),
+        StageName::RecordResult => Some(steps::Stage::RecordResult),
+        StageName::RecordFailure => None,
+    }
 }
 
 /// A handler registry with every stage under its local function name.

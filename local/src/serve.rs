@@ -19,9 +19,7 @@ use std::time::Duration;
 
 use api::{ApiConfig, ApiError, ApiState, Authenticator, Owner};
 use async_trait::async_trait;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
-use tower_http::timeout::TimeoutLayer;
 use statemachine::{Engine, HistoryStore};
 use steps::Deps;
 use steps::ports::{JobQueue, JobStore};
@@ -32,7 +30,7 @@ use crate::jobqueue::LocalJobQueue;
 use crate::limits::KeyLimits;
 use crate::presign::LocalPresigner;
 use crate::queue::SqliteQueue;
-use crate::runtime::{self, GENERATED_BUCKET, MetricsObserver, StageObserver, UPLOADS_BUCKET};
+use crate::runtime::{self, GENERATED_BUCKET, UPLOADS_BUCKET};
 use crate::signing::Signer;
 use crate::store::{ApiKeyStore, FsObjectStore, SqliteJobStore};
 use crate::summary::ServerEvents;
@@ -67,6 +65,9 @@ pub enum ServeError {
     History(#[from] statemachine::StoreError),
     #[error("engine: {0}")]
     Engine(#[from] statemachine::EngineError),
+    /// The vision model's weights are missing or corrupt: the server does not start.
+    #[error("{0}")]
+    Vision(#[from] vision::LoadError),
     #[error("cannot listen on 127.0.0.1:{port}: {source}")]
     Bind { port: u16, source: std::io::Error },
     #[error("server: {0}")]
@@ -188,6 +189,8 @@ pub fn create_key(data: &Path) -> Result<(String, String), ServeError> {
 }
 
 pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
+    // First, so that missing or corrupt weights stop the server before it touches anything.
+    let vision = vision::LocalVision::load()?;
     let data = options.data.clone();
     create_data_folder(&data)?;
     let db = database_path(&data);
@@ -208,7 +211,10 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let addr = listener.local_addr().map_err(ServeError::Serve)?;
     let base_url = format!("http://{addr}");
 
-    let jobs: Arc<dyn JobStore> = Arc::new(SqliteJobStore::open(&db)?);
+    let jobs: Arc<dyn JobStore> = Arc::new(SqliteJobStore::open_waiting(
+        &db,
+        options.limits.db_busy_timeout,
+    )?);
     let uploads = FsObjectStore::new(data.join("objects").join(UPLOADS_BUCKET));
     let generated = FsObjectStore::new(data.join("objects").join(GENERATED_BUCKET));
     crate::private::create_private_dir(&data.join("objects")).map_err(data_error(&data))?;
@@ -219,21 +225,17 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         queue: sqlite_queue.clone(),
     });
 
-    let deps = Deps::offline(
+    let mut deps = Deps::offline(
         Arc::new(uploads.clone()),
         Arc::new(generated.clone()),
         jobs.clone(),
     );
-    let observers: Vec<Arc<dyn StageObserver>> = vec![Arc::new(MetricsObserver)];
+    deps.vision = Arc::new(vision);
     let engine = Engine::builder()
         .store(open_history(&data)?)
         // Executions resumed at start-up have no caller span: name their job in each line.
         .execution_span(runtime::execution_span)
-        .handlers(runtime::stage_handlers(
-            &deps,
-            &observers,
-            options.stage_delay,
-        ))
+        .handlers(runtime::stage_handlers(&deps, &[], options.stage_delay))
         .build();
     let state_machine_arn = runtime::create_pipeline(&engine)?;
     // The reconciler listens before any execution resumes, so none can end unheard; the
@@ -253,7 +255,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     };
     tokio::spawn(worker.run());
 
-    let events = Arc::new(ServerEvents::default());
+    let events = Arc::new(ServerEvents::with_window(options.limits.summary_window));
     events.spawn_reporter();
     let key_limits = KeyLimits::new(
         options.limits.max_uploads_per_key,
@@ -350,16 +352,20 @@ pub struct AppParts<'a> {
 /// included), the Host check, `Retry-After`/timeout answers, the open-forms limit, then the
 /// whole-request timeouts (the upload's longer than the rest's).
 pub fn app(parts: AppParts<'_>) -> Result<axum::Router, ServeError> {
-    let timeout = |d| TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, d);
-    let routes = parts
-        .api
-        .merge(web::page_routes(parts.local.clone()))
-        .layer(timeout(parts.limits.request_timeout))
-        .merge(web::upload_routes(parts.local).layer(timeout(parts.limits.upload_timeout)));
-    let csp = guard::content_security_policy(
-        &[web::INDEX_HTML, web::EXECUTIONS_HTML],
-        parts.base_url,
-    );
+    let deadlines = guard::Deadlines {
+        request: parts.limits.request_timeout,
+        upload: parts.limits.upload_timeout,
+    };
+    let routes =
+        parts
+            .api
+            .merge(web::routes(parts.local))
+            .layer(axum::middleware::from_fn_with_state(
+                deadlines,
+                guard::whole_request_deadline,
+            ));
+    let csp =
+        guard::content_security_policy(&[web::INDEX_HTML, web::EXECUTIONS_HTML], parts.base_url);
     let mut app = routes
         .layer(axum::middleware::from_fn_with_state(
             parts.forms,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// How often a summary is logged (when something was counted).
+/// How often a summary is logged (when something was counted), unless configured.
 pub const WINDOW: Duration = Duration::from_secs(10);
 
 /// Requests refused for their API key.
@@ -27,7 +27,7 @@ impl AuthFailures {
 
     /// Logs the failures counted since the last call, if any, as one line (the keys presented
     /// are never kept, so they cannot be logged).
-    pub fn flush(&self) {
+    pub fn flush(&self, window: Duration) {
         let missing = self.missing.swap(0, Ordering::Relaxed);
         let unknown = self.unknown.swap(0, Ordering::Relaxed);
         let failures = missing + unknown;
@@ -36,7 +36,7 @@ impl AuthFailures {
                 failures,
                 missing_key = missing,
                 unknown_key = unknown,
-                window_s = WINDOW.as_secs(),
+                window_s = window.as_secs_f64(),
                 "auth failures: {failures} (missing key {missing}, unknown key {unknown})"
             );
         }
@@ -75,7 +75,7 @@ impl ConnectionEvents {
         self.total_timeouts.load(Ordering::Relaxed)
     }
 
-    pub fn flush(&self) {
+    pub fn flush(&self, window: Duration) {
         let header = self.header_timeouts.swap(0, Ordering::Relaxed);
         let request = self.request_timeouts.swap(0, Ordering::Relaxed);
         let refused = self.refused_over_cap.swap(0, Ordering::Relaxed);
@@ -85,7 +85,7 @@ impl ConnectionEvents {
                 request_timeouts = request,
                 refused_over_cap = refused,
                 total_timeouts = self.total_timeouts(),
-                window_s = WINDOW.as_secs(),
+                window_s = window.as_secs_f64(),
                 "connections: {header} closed waiting for headers, {request} requests timed out, \
                  {refused} refused over the connection cap"
             );
@@ -93,24 +93,39 @@ impl ConnectionEvents {
     }
 }
 
-/// What the server counts, flushed once per [`WINDOW`].
-#[derive(Debug, Default)]
+/// What the server counts, flushed once per window ([`WINDOW`] by default).
+#[derive(Debug)]
 pub struct ServerEvents {
     pub auth: AuthFailures,
     pub connections: Arc<ConnectionEvents>,
+    window: Duration,
+}
+
+impl Default for ServerEvents {
+    fn default() -> Self {
+        Self::with_window(WINDOW)
+    }
 }
 
 impl ServerEvents {
-    pub fn flush(&self) {
-        self.auth.flush();
-        self.connections.flush();
+    pub fn with_window(window: Duration) -> Self {
+        Self {
+            auth: AuthFailures::default(),
+            connections: Arc::default(),
+            window,
+        }
     }
 
-    /// Logs the summaries every [`WINDOW`] for as long as the server runs.
+    pub fn flush(&self) {
+        self.auth.flush(self.window);
+        self.connections.flush(self.window);
+    }
+
+    /// Logs the summaries once per window for as long as the server runs.
     pub fn spawn_reporter(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let events = self.clone();
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(WINDOW);
+            let mut every = tokio::time::interval(events.window);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             every.tick().await;
             loop {
@@ -146,7 +161,11 @@ mod tests {
         let summaries = logs
             .all_lines()
             .into_iter()
-            .filter(|l| l["message"].as_str().is_some_and(|m| m.starts_with("auth failures")))
+            .filter(|l| {
+                l["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("auth failures"))
+            })
             .count();
         assert_eq!(summaries, 1);
     }
@@ -159,7 +178,7 @@ mod tests {
         events.header_timeout();
         events.request_timeout();
         events.refused();
-        events.flush();
+        events.flush(WINDOW);
         let lines = logs.lines(
             "connections: 2 closed waiting for headers, 1 requests timed out, \
              1 refused over the connection cap",

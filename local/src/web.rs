@@ -18,10 +18,13 @@ use statemachine::{Engine, EngineError};
 use steps::ports::{JobQueue, JobStore, ObjectStore, ObjectStoreError};
 use tracing::Instrument;
 
-use crate::signing::{
-    FIELD_CONTENT_TYPE, FIELD_KEY, FIELD_POLICY, FIELD_SIGNATURE, SignatureError, Signer,
-};
+use api::s3_post::{self, Refusal};
+use sha2::{Digest, Sha256};
+
 use crate::limits::{KeyLimits, UploadSlot};
+use crate::signing::{
+    FIELD_BUCKET, FIELD_KEY, FIELD_POLICY, FIELD_SIGNATURE, SignatureError, Signer,
+};
 use crate::store::{FsObjectStore, PartialObject};
 
 pub const INDEX_HTML: &str = include_str!("web/index.html");
@@ -45,29 +48,12 @@ pub struct LocalState {
     pub limits: KeyLimits,
 }
 
-/// Every local route: [`page_routes`] and [`upload_routes`].
 pub fn routes(state: LocalState) -> Router {
-    page_routes(state.clone()).merge(upload_routes(state))
-}
-
-/// `POST /local/upload`, on its own: it may take much longer than any other request (a 50 MB
-/// body), so the server bounds it with a longer timeout.
-pub fn upload_routes(state: LocalState) -> Router {
     // Room for the form fields around a file of the largest allowed size; the policy's
     // own limit is enforced while the file streams in.
     let body_limit = usize::try_from(state.max_upload_bytes)
         .unwrap_or(usize::MAX)
         .saturating_add(1024 * 1024);
-    Router::new()
-        .route(
-            "/local/upload",
-            post(upload).layer(DefaultBodyLimit::max(body_limit)),
-        )
-        .with_state(state)
-}
-
-/// The pages, the execution view and its JSON, and the signed download.
-pub fn page_routes(state: LocalState) -> Router {
     Router::new()
         .route("/", get(|| async { Html(INDEX_HTML) }))
         .route("/favicon.ico", get(favicon))
@@ -78,6 +64,10 @@ pub fn page_routes(state: LocalState) -> Router {
         )
         .route("/api/executions", get(list_executions))
         .route("/api/executions/{name}", get(execution_detail))
+        .route(
+            "/local/upload",
+            post(upload).layer(DefaultBodyLimit::max(body_limit)),
+        )
         .route("/local/download", get(download))
         .with_state(state)
 }
@@ -140,11 +130,9 @@ async fn execution_detail(
     ))
 }
 
-/// The presigned POST of the local "S3": form fields first, the file last (as S3 requires).
-async fn upload(
-    State(state): State<LocalState>,
-    mut form: Multipart,
-) -> Result<Response, ApiError> {
+/// The presigned POST of the local "S3": form fields first, the file last (as S3 requires),
+/// judged by S3's own rules (`api::s3_post`) and answered as S3 answers, errors in its XML.
+async fn upload(State(state): State<LocalState>, mut form: Multipart) -> Response {
     let result = store_upload(&state, &mut form).await;
     if result.is_err() {
         // Read the rest of a refused form before answering, so the client gets the answer
@@ -153,124 +141,193 @@ async fn upload(
             while let Ok(Some(_)) = field.chunk().await {}
         }
     }
-    result
+    result.unwrap_or_else(|refusal| refusal.into_response())
 }
 
-async fn store_upload(state: &LocalState, form: &mut Multipart) -> Result<Response, ApiError> {
-    let mut fields: HashMap<String, String> = HashMap::new();
+/// Why the local S3 refused a POST: one of S3's own refusals, or one of the few errors S3
+/// raises outside the policy (a malformed form, a missing file, an unknown bucket).
+#[derive(Debug, thiserror::Error)]
+enum UploadRefusal {
+    #[error(transparent)]
+    Policy(#[from] Refusal),
+    #[error("{message}")]
+    Other {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
+}
+
+impl IntoResponse for UploadRefusal {
+    fn into_response(self) -> Response {
+        let request_id = uuid::Uuid::new_v4().simple().to_string();
+        let (status, body) = match &self {
+            UploadRefusal::Policy(refusal) => (
+                StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN),
+                refusal.to_xml(&request_id),
+            ),
+            UploadRefusal::Other {
+                status,
+                code,
+                message,
+            } => (*status, s3_post::error_xml(code, message, &request_id)),
+        };
+        tracing::info!(status = status.as_u16(), reason = %self, "upload refused");
+        (status, [(header::CONTENT_TYPE, "application/xml")], body).into_response()
+    }
+}
+
+async fn store_upload(state: &LocalState, form: &mut Multipart) -> Result<Response, UploadRefusal> {
+    let mut fields: Vec<(String, String)> = Vec::new();
     while let Some(field) = form.next_field().await.map_err(form_error)? {
         let name = field.name().unwrap_or_default().to_owned();
-        if name != "file" {
+        if !name.eq_ignore_ascii_case("file") {
             let value = field.text().await.map_err(form_error)?;
-            fields.insert(name.to_ascii_lowercase(), value);
+            fields.push((name, value));
             continue;
         }
-        let form = UploadForm { fields };
         let span = tracing::info_span!("upload", job_id = tracing::field::Empty);
-        if let Ok(job_id) = api::validate::parse_upload_key(form.value(FIELD_KEY)) {
+        if let Ok(job_id) = api::validate::parse_upload_key(form_value(&fields, FIELD_KEY)) {
             span.record("job_id", tracing::field::display(job_id));
         }
-        return store_file(state, &form, field).instrument(span).await;
+        return store_file(state, &fields, field).instrument(span).await;
     }
-    Err(ApiError::bad_request(
-        "MissingFile",
-        "the form has no `file` field",
-    ))
+    Err(UploadRefusal::Other {
+        status: StatusCode::BAD_REQUEST,
+        code: "InvalidArgument",
+        message: "POST requires exactly one file upload per request.".into(),
+    })
 }
 
-/// The fields of a presigned POST that come before its file, by lower-cased name.
-struct UploadForm {
-    fields: HashMap<String, String>,
+/// A form field's value by case-insensitive name (the first one), or "".
+fn form_value<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default()
 }
 
-impl UploadForm {
-    fn value(&self, name: &str) -> &str {
-        self.fields
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
-            .unwrap_or_default()
-    }
-}
-
-/// Checks the form against its signed policy, streams the file in and stores it.
+/// Checks the signature and the policy, streams the file in within the policy's
+/// `content-length-range` and stores it.
 async fn store_file(
     state: &LocalState,
-    form: &UploadForm,
+    fields: &[(String, String)],
     mut file: Field<'_>,
-) -> Result<Response, ApiError> {
-    let policy = state
-        .signer
-        .verify_policy(
-            form.value(FIELD_POLICY),
-            form.value(FIELD_SIGNATURE),
-            Utc::now(),
-        )
-        .map_err(access_denied)?;
-    let key = form.value(FIELD_KEY);
-    let content_type = form.value(FIELD_CONTENT_TYPE);
-    policy
-        .check_fields(key, content_type)
-        .map_err(access_denied)?;
-    let _slot = upload_slot(state, key).await?;
+) -> Result<Response, UploadRefusal> {
+    // The bucket S3 takes from the URL; the local endpoint serves several from one URL.
+    let bucket_name = form_value(fields, FIELD_BUCKET);
     let bucket = state
         .buckets
-        .get(&policy.bucket)
-        .ok_or_else(|| ApiError::not_found("NoSuchBucket", "no such bucket"))?;
-    let object = stream_to_disk(bucket, key, &mut file, policy.max_bytes).await?;
-    if object.written() < policy.min_bytes {
-        return Err(ApiError::bad_request("EntityTooSmall", "the file is empty"));
-    }
-    object
-        .commit()
-        .await
-        .map_err(|e| ApiError::port("store upload", e))?;
+        .get(bucket_name)
+        .ok_or_else(|| UploadRefusal::Other {
+            status: StatusCode::NOT_FOUND,
+            code: "NoSuchBucket",
+            message: "The specified bucket does not exist".into(),
+        })?;
+    state
+        .signer
+        .verify_policy(
+            form_value(fields, FIELD_POLICY),
+            form_value(fields, FIELD_SIGNATURE),
+        )
+        .map_err(|_| Refusal::SignatureDoesNotMatch)?;
+    let accepted = s3_post::check_form(bucket_name, fields, Utc::now())?;
+    let cap = accepted
+        .length_range
+        .map_or(state.max_upload_bytes, |(_, max)| {
+            max.min(state.max_upload_bytes)
+        });
+    let key = accepted.key.as_str();
+    let _slot = upload_slot(state, key).await?;
+    let (object, etag) = stream_to_disk(bucket, key, &mut file, cap).await?;
+    // Too small: the partial file is removed as `object` drops.
+    accepted.check_size(object.written())?;
+    object.commit().await.map_err(|e| internal_error(&e))?;
     if let Ok(job_id) = api::validate::parse_upload_key(key) {
         state.limits.forms.used(job_id);
     }
-    tracing::info!(bucket = policy.bucket, key, "object stored");
-    if policy.bucket == state.uploads_bucket {
+    tracing::info!(bucket = bucket_name, key, "object stored");
+    if bucket_name == state.uploads_bucket {
         object_created(state, key).await;
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let status = StatusCode::from_u16(accepted.status).unwrap_or(StatusCode::NO_CONTENT);
+    let location = format!("/{bucket_name}/{key}");
+    let body = accepted.body(&location, &etag);
+    let mut response = (status, [(header::ETAG, format!("\"{etag}\""))]).into_response();
+    if !body.is_empty() {
+        response = (
+            status,
+            [
+                (header::ETAG, format!("\"{etag}\"")),
+                (header::CONTENT_TYPE, "application/xml".to_owned()),
+            ],
+            body,
+        )
+            .into_response();
+    }
+    Ok(response)
 }
 
 /// Streams the `file` part into a temporary file of `bucket` as it arrives: memory per upload
 /// stays at a chunk plus the file's write buffer, whatever the size. More than `max_bytes` is
-/// refused (413) while it streams. On any failure the temporary file is removed (dropping the
+/// refused while it streams. On any failure the temporary file is removed (dropping the
 /// [`PartialObject`] does it), and so it is when the client goes away or a timeout ends the
-/// request.
+/// request. Returns the object and its ETag (the first 16 bytes of its SHA-256, in hex).
 async fn stream_to_disk(
     bucket: &FsObjectStore,
     key: &str,
     file: &mut Field<'_>,
     max_bytes: u64,
-) -> Result<PartialObject, ApiError> {
-    let mut object = bucket
-        .begin(key)
-        .await
-        .map_err(|e| ApiError::port("store upload", e))?;
+) -> Result<(PartialObject, String), UploadRefusal> {
+    let mut object = bucket.begin(key).await.map_err(|e| internal_error(&e))?;
+    let mut digest = Sha256::new();
     while let Some(chunk) = file.chunk().await.map_err(form_error)? {
-        if object.written() + chunk.len() as u64 > max_bytes {
+        let size = object.written() + chunk.len() as u64;
+        if size > max_bytes {
             drop(object);
             while let Ok(Some(_)) = file.chunk().await {}
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "EntityTooLarge",
-                format!("the policy allows at most {max_bytes} bytes"),
-            ));
+            return Err(Refusal::EntityTooLarge {
+                size,
+                max: max_bytes,
+            }
+            .into());
         }
-        object
-            .write(&chunk)
-            .await
-            .map_err(|e| ApiError::port("store upload", e))?;
+        digest.update(&chunk);
+        object.write(&chunk).await.map_err(|e| internal_error(&e))?;
     }
-    Ok(object)
+    let etag = hex::encode(&digest.finalize()[..16]);
+    Ok((object, etag))
 }
 
-/// A slot among the uploads the job's API key may run at once (429 when it has them all).
+/// S3's answer to a failure of its own; the cause goes to the log, not to the client.
+fn internal_error(e: &ObjectStoreError) -> UploadRefusal {
+    tracing::error!(error = %e, context = "store upload", "internal error");
+    let (status, code, message) = if api::error::PortFailure::is_transient(e) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "Service is unable to handle request.",
+        )
+    } else {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "We encountered an internal error. Please try again.",
+        )
+    };
+    UploadRefusal::Other {
+        status,
+        code,
+        message: message.into(),
+    }
+}
+
+/// A slot among the uploads the job's API key may run at once. When the key has them all the
+/// answer is S3's `SlowDown` (503, with `Retry-After`), which S3 clients retry with backoff.
 /// An upload outside `uploads/{job_id}/`, or of an unknown job, belongs to no key and takes
 /// none: its policy alone governs it.
-async fn upload_slot(state: &LocalState, key: &str) -> Result<Option<UploadSlot>, ApiError> {
+async fn upload_slot(state: &LocalState, key: &str) -> Result<Option<UploadSlot>, UploadRefusal> {
     let Ok(job_id) = api::validate::parse_upload_key(key) else {
         return Ok(None);
     };
@@ -281,11 +338,11 @@ async fn upload_slot(state: &LocalState, key: &str) -> Result<Option<UploadSlot>
         Some(slot) => Ok(Some(slot)),
         None => {
             tracing::info!(%job_id, "upload refused: its key has too many uploads in progress");
-            Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRequests",
-                "too many uploads in progress for this API key; retry later",
-            ))
+            Err(UploadRefusal::Other {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "SlowDown",
+                message: "Please reduce your request rate.".into(),
+            })
         }
     }
 }
@@ -319,22 +376,32 @@ async fn object_created(state: &LocalState, key: &str) {
     .await
 }
 
-fn form_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+fn form_error(e: axum::extract::multipart::MultipartError) -> UploadRefusal {
     if is_body_timeout(&e) {
-        return ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "RequestTimeout",
-            "the upload stalled: no data arrived within the idle timeout",
-        );
+        // S3's own answer to a body that stops arriving.
+        return UploadRefusal::Other {
+            status: StatusCode::BAD_REQUEST,
+            code: "RequestTimeout",
+            message: "Your socket connection to the server was not read from or written to \
+                      within the timeout period. Idle connections will be closed."
+                .into(),
+        };
     }
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "EntityTooLarge",
-            "the upload is too large",
-        );
+        return UploadRefusal::Other {
+            status: StatusCode::BAD_REQUEST,
+            code: "EntityTooLarge",
+            message: "Your proposed upload exceeds the maximum allowed size".into(),
+        };
     }
-    ApiError::bad_request("MalformedPOSTRequest", e.body_text())
+    UploadRefusal::Other {
+        status: StatusCode::BAD_REQUEST,
+        code: "MalformedPOSTRequest",
+        message: format!(
+            "The body of your POST request is not well-formed multipart/form-data. ({})",
+            e.body_text()
+        ),
+    }
 }
 
 /// Whether the body stopped because it went idle too long (the server's body timeout).

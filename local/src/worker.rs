@@ -11,25 +11,27 @@
 //! make every job finish late, all together. A job beyond the slots stays `queued`, its message
 //! on the queue, until an execution ends; jobs then complete one after another, in order.
 //!
-//! The reconciler plays the EventBridge rule on Step Functions status changes: a job whose
-//! execution timed out or was aborted (so `RecordFailure` never ran) is marked failed.
+//! The reconciler plays the EventBridge rule on Step Functions status changes, through the same
+//! `steps::lifecycle::reconcile` as the reconciler Lambda: a job whose execution timed out or
+//! was aborted (so `RecordFailure` never ran) is marked failed. Jobs that end are counted by the
+//! stage wrapper (`steps::invoke`), as on AWS.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use statemachine::{Engine, EngineError, ExecutionStatus, ExecutionStatusChange};
-use steps::ports::{JobMessage, JobStore, JobStoreError};
-use steps::{JobError, JobStatus};
+use statemachine::{Engine, ExecutionStatus, ExecutionStatusChange};
+use steps::lifecycle::{self, JobStarter, ReconcileOutcome, StartOutcome, Started};
+use steps::ports::{JobMessage, JobStore};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, broadcast};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::lifecycle::{EngineStarter, execution_end};
 use crate::queue::{QueueError, ReceivedMessage, SqliteQueue};
 use crate::runtime;
-use telemetry::emf::{self, JobEvent};
 
 /// How long a received message stays invisible (the SQS queue's visibility timeout).
 pub const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -70,7 +72,7 @@ pub enum WorkerError {
 }
 
 /// The error code of a job whose execution could not be started, even after the retries.
-pub use api::NOT_STARTED;
+pub use steps::lifecycle::NOT_STARTED;
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,7 +210,8 @@ impl Worker {
         }
     }
 
-    /// Starts the execution of one message's job.
+    /// Starts the execution of one message's job (`steps::lifecycle::JobStarter`, as the
+    /// sqs-worker Lambda does), failing the job on the message's last receive.
     pub async fn handle(&self, message: &ReceivedMessage) -> Outcome {
         let job_message: JobMessage = match serde_json::from_str(&message.body) {
             Ok(m) => m,
@@ -220,157 +223,43 @@ impl Worker {
         let job_id = job_message.job_id;
         let span =
             tracing::info_span!("worker", job_id = %job_id, receive_count = message.receive_count);
-        async move {
-            let outcome = self.start(job_id).await;
-            if let Outcome::Retry(reason) = &outcome
-                && message.receive_count >= self.queue.max_receives()
-            {
-                self.give_up(job_id, reason).await;
-            }
-            outcome
+        let starter = EngineStarter {
+            engine: self.engine.clone(),
+            state_machine_arn: self.state_machine_arn.clone(),
+        };
+        let delivered = JobStarter {
+            jobs: self.jobs.as_ref(),
+            starter: &starter,
+            uploads_bucket: runtime::UPLOADS_BUCKET,
+            max_receive_count: self.queue.max_receives(),
         }
+        .deliver(job_id, Some(message.receive_count))
         .instrument(span)
-        .await
-    }
-
-    /// Starts the job's execution, idempotently.
-    async fn start(&self, job_id: Uuid) -> Outcome {
-        let job = match self.jobs.get(job_id).await {
-            Ok(job) => job,
-            Err(JobStoreError::NotFound(_)) => {
-                tracing::error!("message for an unknown job");
-                return Outcome::Retry("unknown job".into());
-            }
-            Err(e) => return Outcome::Retry(format!("job store: {e}")),
-        };
-        if job.status.is_terminal() {
-            tracing::info!(status = %job.status, "job already ended; nothing to start");
-            return Outcome::Skipped { job_id };
-        }
-        let input = runtime::execution_input(job_id, &job.upload_key, None);
-        let name = job_id.to_string();
-        let started = self
-            .engine
-            .start_execution(&self.state_machine_arn, Some(&name), input)
-            .await;
-        let (execution_arn, already_existed) = match started {
-            Ok(s) => (s.execution_arn, s.already_existed),
-            Err(EngineError::ExecutionAlreadyExists(_)) => {
-                (runtime::execution_arn(&self.state_machine_arn, &name), true)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot start the execution; the message will be redelivered");
-                return Outcome::Retry(e.to_string());
-            }
-        };
-        if let Err(e) = self.jobs.set_execution_arn(job_id, &execution_arn).await {
-            tracing::warn!(error = %e, "cannot record the execution on the job");
-        }
-        if already_existed {
-            tracing::info!(
-                execution_arn,
-                "execution already exists; message acknowledged"
-            );
-        } else {
-            tracing::info!(execution_arn, "execution started");
-            emf::job_event(JobEvent::Started, &name);
-        }
-        Outcome::Started {
-            job_id,
-            already_existed,
-        }
-    }
-
-    /// The last receive failed too: the message goes to the dead-letter queue for an operator,
-    /// and the job says so instead of staying `queued` for ever — unless an earlier receive did
-    /// start its execution (only the acknowledgement was lost): that execution owns the job.
-    async fn give_up(&self, job_id: Uuid, reason: &str) {
-        let arn = runtime::execution_arn(&self.state_machine_arn, &job_id.to_string());
-        match self.engine.describe_execution(&arn) {
-            Err(EngineError::ExecutionDoesNotExist(_)) => {}
-            Ok(_) => {
-                tracing::warn!(
-                    reason,
-                    execution_arn = arn,
-                    "giving up on the job's message; its execution exists, so the job is left to it"
-                );
-                return;
-            }
-            Err(e) => {
-                tracing::error!(reason, error = %e, "giving up on the job's message; cannot tell whether its execution exists, so the job is left as it is");
-                return;
-            }
-        }
-        let error = api::not_started(self.queue.max_receives(), reason);
-        match self.jobs.fail(job_id, error).await {
-            Ok(_) => {
-                emf::job_event(JobEvent::Failed, &job_id.to_string());
-                tracing::error!(reason, "job failed: its execution could not be started")
-            }
-            Err(e) => {
-                tracing::error!(error = %e, reason, "giving up on the job's message; cannot mark the job failed")
-            }
+        .await;
+        match delivered {
+            Ok(StartOutcome::Started(started)) => Outcome::Started {
+                job_id,
+                already_existed: matches!(started, Started::AlreadyExisted { .. }),
+            },
+            Ok(StartOutcome::Skipped(_)) => Outcome::Skipped { job_id },
+            Err(e) => Outcome::Retry(e.to_string()),
         }
     }
 }
 
-/// Marks the job of a finished execution failed if the pipeline could not (timeout, abort,
-/// a failure that bypassed RecordFailure), and counts completed and failed jobs.
+/// Reconciles the job of an ended execution (`steps::lifecycle::reconcile`, as the
+/// reconciler Lambda does for EventBridge's status changes).
 pub async fn reconcile(jobs: &dyn JobStore, change: &ExecutionStatusChange) {
     let Ok(job_id) = Uuid::parse_str(&change.name) else {
         return;
     };
-    let span = tracing::info_span!("reconciler", job_id = %job_id, status = change.status.as_str());
-    async move {
-        if change.status == ExecutionStatus::Running {
-            return;
-        }
-        let job = match jobs.get(job_id).await {
-            Ok(job) => job,
-            Err(e) => {
-                tracing::warn!(error = %e, "no job for the execution");
-                return;
-            }
-        };
-        if job.status.is_terminal() {
-            return;
-        }
-        if change.status == ExecutionStatus::Succeeded {
-            // RecordResult is the last state: a succeeded execution has written its job.
-            tracing::error!(status = %job.status, "execution succeeded but its job is not terminal");
-            return;
-        }
-        let error = match change.status {
-            ExecutionStatus::TimedOut => JobError {
-                code: "States.Timeout".into(),
-                message: "the execution timed out".into(),
-            },
-            ExecutionStatus::Aborted => JobError {
-                code: "States.Aborted".into(),
-                message: "the execution was stopped by an operator".into(),
-            },
-            _ => JobError {
-                code: change
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| "States.Runtime".into()),
-                message: change
-                    .cause
-                    .clone()
-                    .unwrap_or_else(|| format!("the execution ended {}", change.status)),
-            },
-        };
-        match jobs.fail(job_id, error).await {
-            Ok(_) => tracing::warn!(
-                "job marked failed after its execution ended {}",
-                change.status
-            ),
-            Err(JobStoreError::Conflict { current, .. }) if current != JobStatus::Processing => {}
-            Err(e) => tracing::error!(error = %e, "cannot mark the job failed"),
+    match lifecycle::reconcile(jobs, job_id, &execution_end(change)).await {
+        Ok(ReconcileOutcome::MarkedFailed(_) | ReconcileOutcome::AlreadyTerminal) => {}
+        Ok(ReconcileOutcome::Ignored(why)) => tracing::debug!(%job_id, why, "nothing to reconcile"),
+        Err(e) => {
+            tracing::error!(%job_id, error = %e, "cannot reconcile the job; the next catch-up from the history retries")
         }
     }
-    .instrument(span)
-    .await
 }
 
 /// Starts following the engine's status changes (the EventBridge rule). It subscribes before
@@ -389,14 +278,7 @@ async fn follow_status_changes(
 ) {
     loop {
         match changes.recv().await {
-            Ok(change) => {
-                match change.status {
-                    ExecutionStatus::Running => {}
-                    ExecutionStatus::Succeeded => emf::job_event(JobEvent::Completed, &change.name),
-                    _ => emf::job_event(JobEvent::Failed, &change.name),
-                }
-                reconcile(jobs.as_ref(), &change).await;
-            }
+            Ok(change) => reconcile(jobs.as_ref(), &change).await,
             Err(RecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "reconciler lagged; catching up from the history");
                 reconcile_finished(&engine, jobs.as_ref()).await;
@@ -437,8 +319,8 @@ mod tests {
     use bytes::Bytes;
     use statemachine::HistoryStore;
     use steps::memory::{InMemoryJobStore, InMemoryObjectStore, InMemoryWorld};
-    use steps::ports::ObjectStore;
-    use steps::{ImageFormat, Job, keys};
+    use steps::ports::{JobStoreError, ObjectStore};
+    use steps::{ImageFormat, Job, JobError, JobStatus, keys};
 
     struct Fixture {
         worker: Worker,
@@ -589,9 +471,10 @@ mod tests {
         assert!(f.worker.engine.list_executions(None).unwrap().is_empty());
     }
 
-    /// Polls the job until it has `status` (two seconds at most).
+    /// Polls the job until it has `status` (a minute at most: only a job that never gets
+    /// there fails, not one on a busy machine).
     async fn wait_for_status(jobs: &InMemoryJobStore, job_id: Uuid, status: JobStatus) -> Job {
-        for _ in 0..100 {
+        for _ in 0..3000 {
             let current = jobs.get(job_id).await.unwrap();
             if current.status == status {
                 return current;
@@ -617,7 +500,7 @@ mod tests {
             .await
             .unwrap();
         let failed = wait_for_status(&f.jobs, job.job_id, JobStatus::Failed).await;
-        assert_eq!(failed.error.unwrap().code, "States.Aborted");
+        assert_eq!(failed.error.unwrap().code, "PetAvatar.Aborted");
     }
 
     /// The engine's own lines for an execution a message started carry the job's id: the
@@ -763,7 +646,7 @@ mod tests {
         let f = fixture(Duration::ZERO).await;
         let job = new_job(&f).await;
         let error = JobError {
-            code: "States.Aborted".into(),
+            code: "PetAvatar.Aborted".into(),
             message: "stopped".into(),
         };
         f.jobs.fail(job.job_id, error).await.unwrap();
@@ -897,7 +780,8 @@ mod tests {
         f.worker.queue.send(&message(&job), Utc::now()).unwrap();
         while f.worker.engine.list_executions(None).unwrap().is_empty() {
             assert!(
-                sent.elapsed() < Duration::from_secs(10),
+                // Far below the 600 s poll interval, far above any scheduling lag.
+                sent.elapsed() < Duration::from_secs(60),
                 "the worker slept through the message"
             );
             tokio::time::sleep(Duration::from_millis(10)).await;

@@ -44,6 +44,63 @@ fn run_writes_the_avatar_and_the_identity() {
     let history: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("history.json")).unwrap()).unwrap();
     assert_eq!(history["events"][0]["type"], "ExecutionStarted");
+    // The embedded default sees the cat.
+    let analysis = &result["pet_analysis"];
+    assert_eq!(analysis["species"], "cat", "{analysis}");
+    assert_eq!(analysis["model"], vision::MODEL);
+    assert!(stdout.contains("cat"), "{stdout}");
+}
+
+/// The sheet: one pair per photo, a refused photo crossed out, and the same photos give the
+/// same sheet (the avatar depends on the photo only, not on the job).
+#[test]
+fn contact_sheet_pairs_each_photo_with_its_avatar_and_is_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let coffee = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/coffee.png");
+    let sheet = |name: &str| {
+        let out = dir.path().join(name);
+        let output = petavatar(&[
+            &"contact-sheet",
+            &CHELSEA,
+            &coffee,
+            &"-o",
+            &out,
+            &"--tile",
+            &"64",
+            &"--columns",
+            &"2",
+        ]);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "stdout: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (std::fs::read(out).unwrap(), stdout)
+    };
+    let (first, legend) = sheet("a.png");
+    let (second, _) = sheet("b.png");
+    assert!(
+        legend.contains("chelsea.png: ") && legend.contains("cat"),
+        "{legend}"
+    );
+    assert!(legend.contains("coffee.png: refused"), "{legend}");
+    // Two pairs side by side: 12 + 2 × (64 + 12 + 64 + 24) wide, 12 + 64 + 24 high.
+    assert_eq!(png_size(&first), (12 + 2 * (2 * 64 + 36), 12 + 64 + 24));
+    assert!(first == second, "two sheets of the same photos differ");
+}
+
+#[test]
+fn run_refuses_a_photo_of_a_person_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/astronaut.png");
+    let output = petavatar(&[&"run", &photo, &"--out", &dir.path().join("out")]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("PetAvatar.NotAPet") && stderr.contains("a person's face was found"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -139,14 +196,14 @@ async fn submit_and_executions_against_a_running_server() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("401"));
-    tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submit_wait_gives_up_after_its_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    // Each stage waits 5 s: the job cannot end within the 2 s the client waits.
-    let server = Server::start(&dir.path().join("data"), 5000);
+    // Each stage waits 20 s: the job cannot end within the 2 s the client waits, nor within
+    // any lag a busy machine adds to the client (the server is killed when the test ends).
+    let server = Server::start(&dir.path().join("data"), 20_000);
     let started = std::time::Instant::now();
     let output = tokio::process::Command::new(binary())
         .args([
@@ -173,8 +230,12 @@ async fn submit_wait_gives_up_after_its_timeout() {
         "{stderr}"
     );
     assert!(stderr.contains("last seen: "), "{stderr}");
-    assert!(
-        waited >= Duration::from_secs(2) && waited < Duration::from_secs(20),
-        "{waited:?}"
-    );
+    // It waited its timeout at least (load can only lengthen that), and gave up while the
+    // job was still running rather than waiting for its end: no upper bound on wall time.
+    assert!(waited >= Duration::from_secs(2), "{waited:?}");
+    let (status, body) = Client::new(&server, &server.key())
+        .get(&format!("/status/{job_id}"))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    assert!(!is_terminal(&body), "{body}");
 }

@@ -1,20 +1,29 @@
 //! The real `pipeline.asl.json` under the embedded engine, with the offline backend and
 //! injected faults, on a virtual clock: the retry schedule (1 s, 2 s, 4 s) read from the
-//! execution history, the catch path, and the job record each path leaves behind.
+//! execution history, the catch path, and the job record each path leaves behind; the calls
+//! per stage when one stage keeps failing (no retry storm: 4 of that stage, 1 of the others);
+//! and a photo refused for its content ending at `JobRejected`, a succeeded execution.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use petavatar::runtime::{create_pipeline, execution_input, stage_handlers};
-use statemachine::{Engine, HistoryEvent, VirtualClock};
+use petavatar::runtime::{
+    JobOutcome, StageHandler, create_pipeline, execution_input, job_outcome, stage_handlers,
+};
+use serde_json::Value;
+use statemachine::{
+    Engine, ExecutionStatusChange, HandlerRegistry, HistoryEvent, InvocationContext, TaskFailure,
+    TaskHandler, VirtualClock,
+};
 use steps::memory::InMemoryWorld;
 use steps::ports::{
     GeneratedImage, ImageGenerator, ImageRequest, JobStore, ModelError, ObjectStore, VisionModel,
     VisionRequest, VisionVerdict,
 };
-use steps::{ImageFormat, Job, JobStatus};
+use steps::{Deps, ImageFormat, Job, JobStatus, StageName};
 
 /// Which model port fails, how often, and how.
 #[derive(Clone, Copy)]
@@ -109,11 +118,32 @@ impl ImageGenerator for FaultyImages {
 struct Outcome {
     status: String,
     error: Option<String>,
+    change: ExecutionStatusChange,
     job: Job,
     history: Vec<HistoryEvent>,
+    /// Every sleep the engine took, in seconds of virtual time.
+    sleeps: Vec<i64>,
 }
 
+const CHELSEA: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../fixtures/chelsea.png"
+));
+
 async fn run_chelsea(faults: Faults) -> Outcome {
+    run_pipeline(CHELSEA, faults, |deps| {
+        stage_handlers(deps, &[], Duration::ZERO)
+    })
+    .await
+}
+
+/// Uploads `photo`, creates its job and runs the pipeline on it with the handlers `handlers`
+/// builds from the (fault-injected) ports.
+async fn run_pipeline(
+    photo: &[u8],
+    faults: Faults,
+    handlers: impl FnOnce(&Deps) -> HandlerRegistry,
+) -> Outcome {
     let InMemoryWorld {
         mut deps,
         uploads,
@@ -130,13 +160,8 @@ async fn run_chelsea(faults: Faults) -> Outcome {
     });
     let job_id = uuid::Uuid::new_v4();
     let key = steps::keys::upload(job_id, ImageFormat::Png);
-    let photo = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../fixtures/chelsea.png"
-    ))
-    .expect("fixture");
     uploads
-        .put(&key, bytes::Bytes::from(photo), "image/png")
+        .put(&key, bytes::Bytes::copy_from_slice(photo), "image/png")
         .await
         .expect("upload");
     jobs.create(Job::new(job_id, "owner", key.clone(), chrono::Utc::now()))
@@ -146,7 +171,7 @@ async fn run_chelsea(faults: Faults) -> Outcome {
     let clock = VirtualClock::starting_2024();
     let engine = Engine::builder()
         .clock(Arc::new(clock.clone()))
-        .handlers(stage_handlers(&deps, &[], Duration::ZERO))
+        .handlers(handlers(&deps))
         .build();
     let machine = create_pipeline(&engine).expect("pipeline");
     let name = job_id.to_string();
@@ -168,8 +193,14 @@ async fn run_chelsea(faults: Faults) -> Outcome {
             .unwrap_or_default()
             .to_owned(),
         error: done.error.clone(),
+        change: ExecutionStatusChange::from(done),
         job: jobs.get(job_id).await.expect("job"),
         history: engine.history(&started.execution_arn).expect("history"),
+        sleeps: clock
+            .sleeps()
+            .iter()
+            .map(|(from, to)| (*to - *from).num_seconds())
+            .collect(),
     }
 }
 
@@ -295,4 +326,277 @@ async fn every_path_leaves_the_job_terminal_never_processing() {
             last.event_type
         );
     }
+}
+
+/// Calls per function name, shared by every [`Counted`] handler of one run.
+type Calls = Arc<Mutex<BTreeMap<&'static str, u32>>>;
+
+/// A stage's real in-process function, counted; `fault` makes every call fail with that error
+/// instead (a dependency that never recovers).
+struct Counted {
+    function: &'static str,
+    inner: StageHandler,
+    fault: Option<&'static str>,
+    calls: Calls,
+}
+
+#[async_trait]
+impl TaskHandler for Counted {
+    async fn invoke(&self, payload: Value, ctx: InvocationContext) -> Result<Value, TaskFailure> {
+        *self
+            .calls
+            .lock()
+            .expect("calls")
+            .entry(self.function)
+            .or_default() += 1;
+        match self.fault {
+            Some(error) => Err(TaskFailure::new(
+                error,
+                format!(r#"{{"errorType":"{error}","errorMessage":"injected: {error}"}}"#),
+            )),
+            None => self.inner.invoke(payload, ctx).await,
+        }
+    }
+}
+
+/// The pipeline's handlers, each counted; `faults` maps a stage to the error it keeps failing with.
+fn counted_handlers(
+    deps: &Deps,
+    faults: &[(StageName, &'static str)],
+    calls: &Calls,
+) -> HandlerRegistry {
+    let mut registry = HandlerRegistry::new();
+    for stage in StageName::ALL {
+        let handler = Counted {
+            function: stage.function_name(),
+            inner: StageHandler {
+                stage,
+                deps: deps.clone(),
+                observers: Vec::new(),
+                delay: Duration::ZERO,
+            },
+            fault: faults.iter().find(|(s, _)| *s == stage).map(|(_, e)| *e),
+            calls: calls.clone(),
+        };
+        registry.register(stage.function_name(), Arc::new(handler));
+    }
+    registry
+}
+
+/// Runs chelsea with `faults`; returns the outcome and the calls per function.
+async fn count_calls(
+    photo: &[u8],
+    faults: &[(StageName, &'static str)],
+) -> (Outcome, BTreeMap<&'static str, u32>) {
+    let calls = Calls::default();
+    let out = run_pipeline(photo, Faults::NONE, |deps| {
+        counted_handlers(deps, faults, &calls)
+    })
+    .await;
+    let calls = calls.lock().expect("calls").clone();
+    (out, calls)
+}
+
+/// The invocations of each function the history records (`LambdaFunctionScheduled`).
+fn scheduled_per_function(history: &[HistoryEvent]) -> BTreeMap<String, u32> {
+    let mut counts = BTreeMap::new();
+    for event in history
+        .iter()
+        .filter(|e| e.event_type == "LambdaFunctionScheduled")
+    {
+        let resource = event
+            .details
+            .as_ref()
+            .and_then(|d| d.get("resource"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let function = resource.rsplit(':').next().unwrap_or_default().to_owned();
+        *counts.entry(function).or_default() += 1;
+    }
+    counts
+}
+
+const TRANSIENT: &str = "PetAvatar.Transient";
+
+/// The stages that run before `failing` does (each once), in pipeline order, and the one that may
+/// run beside it (the other Parallel branch: once if it started before the Parallel failed).
+fn upstream_of(failing: StageName) -> (Vec<StageName>, Option<StageName>) {
+    use StageName::*;
+    match failing {
+        ValidateImage => (vec![], None),
+        AnalyzePet => (vec![ValidateImage], None),
+        MapCareer => (vec![ValidateImage, AnalyzePet], None),
+        GenerateAvatar => (
+            vec![ValidateImage, AnalyzePet, MapCareer],
+            Some(WriteIdentity),
+        ),
+        WriteIdentity => (
+            vec![ValidateImage, AnalyzePet, MapCareer],
+            Some(GenerateAvatar),
+        ),
+        RecordResult => (
+            vec![
+                ValidateImage,
+                AnalyzePet,
+                MapCareer,
+                GenerateAvatar,
+                WriteIdentity,
+            ],
+            None,
+        ),
+        RecordFailure => (vec![], None),
+    }
+}
+
+#[tokio::test]
+async fn a_stage_that_keeps_failing_is_called_4_times_and_every_other_stage_once() {
+    for failing in [
+        StageName::ValidateImage,
+        StageName::AnalyzePet,
+        StageName::MapCareer,
+        StageName::GenerateAvatar,
+        StageName::WriteIdentity,
+        StageName::RecordResult,
+    ] {
+        let (out, calls) = count_calls(CHELSEA, &[(failing, TRANSIENT)]).await;
+        let stage = failing.state_name();
+        assert_eq!(out.status, "FAILED", "{stage}");
+        assert_eq!(out.error.as_deref(), Some(TRANSIENT), "{stage}");
+        assert_eq!(
+            calls.get(failing.function_name()),
+            Some(&4),
+            "{stage}: the first call and 3 retries: {calls:?}"
+        );
+        let (upstream, sibling) = upstream_of(failing);
+        let mut expected: BTreeMap<&str, u32> = upstream
+            .iter()
+            .map(|s| (s.function_name(), 1))
+            .chain([(failing.function_name(), 4)])
+            .chain([(StageName::RecordFailure.function_name(), 1)])
+            .collect();
+        if let Some(sibling) = sibling {
+            // The sibling branch runs once, unless the Parallel failed before it was scheduled.
+            let sibling_calls = calls.get(sibling.function_name()).copied().unwrap_or(0);
+            assert!(sibling_calls <= 1, "{stage}: {calls:?}");
+            if sibling_calls == 1 {
+                expected.insert(sibling.function_name(), 1);
+            }
+        }
+        assert_eq!(calls, expected, "{stage}: calls per function");
+        let scheduled = scheduled_per_function(&out.history);
+        let from_history: BTreeMap<&str, u32> =
+            scheduled.iter().map(|(f, n)| (f.as_str(), *n)).collect();
+        assert_eq!(from_history, calls, "{stage}: the history shows every call");
+        assert_eq!(
+            out.sleeps,
+            vec![1, 2, 4],
+            "{stage}: one backoff schedule, not nested ones"
+        );
+        assert_eq!(out.job.status, JobStatus::Failed, "{stage}");
+        assert_eq!(
+            out.job.error.as_ref().map(|e| e.code.as_str()),
+            Some(TRANSIENT)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failure_record_that_keeps_failing_is_tried_4_times_and_the_execution_fails() {
+    let (out, calls) = count_calls(
+        CHELSEA,
+        &[
+            (StageName::MapCareer, "PetAvatar.ModelError"),
+            (StageName::RecordFailure, TRANSIENT),
+        ],
+    )
+    .await;
+    assert_eq!(out.status, "FAILED");
+    assert_eq!(
+        out.error.as_deref(),
+        Some("PetAvatar.ModelError"),
+        "the stage's error, not the recorder's"
+    );
+    assert_eq!(
+        calls.get("petavatar-map-career"),
+        Some(&1),
+        "permanent: no retry"
+    );
+    assert_eq!(calls.get("petavatar-record-failure"), Some(&4));
+    assert_eq!(out.sleeps, vec![1, 2, 4]);
+    assert_eq!(job_outcome(&out.change), Some(JobOutcome::Failed));
+}
+
+/// A PNG that is not a picture of anything: a truncated header.
+const NOT_AN_IMAGE: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR truncated";
+
+#[tokio::test]
+async fn a_refused_photo_ends_at_job_rejected_a_succeeded_execution_with_a_failed_job() {
+    let (out, calls) = count_calls(NOT_AN_IMAGE, &[]).await;
+    assert_eq!(out.status, "SUCCEEDED", "{:?}", out.error);
+    assert_eq!(
+        calls.get("petavatar-validate-image"),
+        Some(&1),
+        "not retried"
+    );
+    assert_eq!(calls.get("petavatar-record-failure"), Some(&1));
+    assert_eq!(calls.get("petavatar-analyze-pet"), None);
+    let states: Vec<&str> = out
+        .history
+        .iter()
+        .filter(|e| e.event_type.ends_with("StateEntered"))
+        .filter_map(|e| e.details.as_ref()?.get("name")?.as_str())
+        .collect();
+    assert_eq!(states, ["ValidateImage", "RecordRejection", "JobRejected"]);
+
+    // Clients see what they always saw: the job failed, with the refusal's code and message.
+    assert_eq!(out.job.status, JobStatus::Failed);
+    let error = out.job.error.clone().expect("the job says why");
+    assert_eq!(error.code, "PetAvatar.InvalidImage");
+    assert_eq!(job_outcome(&out.change), Some(JobOutcome::Rejected(error)));
+    let output: Value =
+        serde_json::from_str(out.change.output.as_deref().expect("output")).expect("json");
+    assert_eq!(output["rejected"], true);
+    assert_eq!(output["status"], "failed");
+}
+
+#[tokio::test]
+async fn not_a_pet_is_a_rejection_and_a_model_fault_is_a_failure() {
+    let (rejected, calls) =
+        count_calls(CHELSEA, &[(StageName::AnalyzePet, "PetAvatar.NotAPet")]).await;
+    assert_eq!(rejected.status, "SUCCEEDED");
+    assert_eq!(calls.get("petavatar-analyze-pet"), Some(&1));
+    assert_eq!(
+        rejected.job.error.as_ref().map(|e| e.code.as_str()),
+        Some("PetAvatar.NotAPet")
+    );
+    assert!(matches!(
+        job_outcome(&rejected.change),
+        Some(JobOutcome::Rejected(e)) if e.code == "PetAvatar.NotAPet"
+    ));
+
+    let (failed, _) =
+        count_calls(CHELSEA, &[(StageName::AnalyzePet, "PetAvatar.ModelError")]).await;
+    assert_eq!(failed.status, "FAILED");
+    assert_eq!(failed.job.status, JobStatus::Failed);
+    assert_eq!(job_outcome(&failed.change), Some(JobOutcome::Failed));
+
+    let (completed, _) = count_calls(CHELSEA, &[]).await;
+    assert_eq!(completed.status, "SUCCEEDED");
+    assert_eq!(job_outcome(&completed.change), Some(JobOutcome::Completed));
+}
+
+#[tokio::test]
+async fn a_rejection_that_cannot_be_recorded_fails_the_execution_with_the_refusals_name() {
+    let (out, calls) = count_calls(
+        CHELSEA,
+        &[
+            (StageName::AnalyzePet, "PetAvatar.NotAPet"),
+            (StageName::RecordFailure, TRANSIENT),
+        ],
+    )
+    .await;
+    assert_eq!(out.status, "FAILED", "a fault: it alarms");
+    assert_eq!(out.error.as_deref(), Some("PetAvatar.NotAPet"));
+    assert_eq!(calls.get("petavatar-record-failure"), Some(&4));
+    assert_eq!(job_outcome(&out.change), Some(JobOutcome::Failed));
 }

@@ -155,7 +155,7 @@ async fn run_with_panicking_handler(def: Value) -> (ExecutionDescription, Vec<Hi
     });
     let (_, engine) = virtual_engine(HandlerRegistry::new().with("boom", boom.clone()));
     let (done, h) = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
+        std::time::Duration::from_secs(120),
         run_to_end(&engine, &def, json!({"a": 1})),
     )
     .await

@@ -85,8 +85,10 @@ impl Stage {
             Stage::ValidateImage => 10,
             Stage::AnalyzePet => 25,
             Stage::MapCareer => 45,
+            // The two branches of the Parallel run at once: both enter at 60, so neither's
+            // report is dropped as a step backwards, whichever comes first.
             Stage::GenerateAvatar => 60,
-            Stage::WriteIdentity => 65,
+            Stage::WriteIdentity => 60,
             Stage::RecordResult => 90,
             Stage::Completed => 100,
             Stage::Failed => 100,
@@ -106,6 +108,73 @@ impl Stage {
             Stage::Failed => "failed",
         }
     }
+}
+
+/// The stages of a successful job in pipeline order, as `/status` lists them. The two branches
+/// of the Parallel share one step (`Stage::step`).
+pub const PIPELINE_STAGES: [Stage; 6] = [
+    Stage::ValidateImage,
+    Stage::AnalyzePet,
+    Stage::MapCareer,
+    Stage::GenerateAvatar,
+    Stage::WriteIdentity,
+    Stage::RecordResult,
+];
+
+/// Where a stage of `/status`'s list is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageState {
+    Pending,
+    Running,
+    Done,
+    Failed,
+}
+
+/// One entry of `/status`'s `stages` list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageReport {
+    pub name: Stage,
+    pub state: StageState,
+}
+
+impl Stage {
+    /// The step of the pipeline a stage belongs to (0 for ValidateImage, …); the Parallel's two
+    /// branches are one step. `None` outside the pipeline (queued, completed, failed).
+    pub fn step(self) -> Option<usize> {
+        match self {
+            Stage::ValidateImage => Some(0),
+            Stage::AnalyzePet => Some(1),
+            Stage::MapCareer => Some(2),
+            Stage::GenerateAvatar | Stage::WriteIdentity => Some(3),
+            Stage::RecordResult => Some(4),
+            Stage::Queued | Stage::Completed | Stage::Failed => None,
+        }
+    }
+}
+
+/// Every pipeline stage with its state, read from the job's status and stage: the stages of
+/// the steps before the job's are done, those of its step run (both Parallel branches while
+/// the Parallel runs: it ends when both have), later ones are pending. A failed job's stage is
+/// failed (the other branch of a failed Parallel is left pending: it was stopped).
+pub fn stage_reports(status: JobStatus, stage: Stage) -> Vec<StageReport> {
+    let current = stage.step();
+    PIPELINE_STAGES
+        .iter()
+        .map(|&name| {
+            let step = name.step();
+            let state = match (status, current) {
+                (JobStatus::Completed, _) => StageState::Done,
+                (_, None) => StageState::Pending,
+                (_, Some(c)) if step < Some(c) => StageState::Done,
+                (JobStatus::Failed, Some(_)) if name == stage => StageState::Failed,
+                (JobStatus::Failed, Some(_)) => StageState::Pending,
+                (_, Some(c)) if step == Some(c) => StageState::Running,
+                _ => StageState::Pending,
+            };
+            StageReport { name, state }
+        })
+        .collect()
 }
 
 impl std::fmt::Display for Stage {
@@ -218,6 +287,22 @@ pub struct PetAnalysis {
     #[serde(default)]
     pub palette: Vec<String>,
     pub model: ModelName,
+    /// How sure the vision model is of `species` (0–1), when it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    /// The model's other readings of the photo, most likely first (may be empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<Alternative>,
+}
+
+/// One reading of the photo by a classifier: a class (an ImageNet class name for the local
+/// model), the species group it belongs to (`None` when it is not an animal) and its probability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alternative {
+    pub label: String,
+    #[serde(default)]
+    pub species: Option<String>,
+    pub probability: f64,
 }
 
 /// Seniority of the career.
@@ -508,5 +593,60 @@ mod tests {
         assert!(!JobStatus::Failed.can_move_to(JobStatus::Processing));
         assert!(JobStatus::Queued.can_move_to(JobStatus::Processing));
         assert!(!JobStatus::Processing.can_move_to(JobStatus::Queued));
+    }
+}
+
+#[cfg(test)]
+mod stage_report_tests {
+    use super::*;
+
+    fn states(status: JobStatus, stage: Stage) -> Vec<StageState> {
+        stage_reports(status, stage)
+            .iter()
+            .map(|r| r.state)
+            .collect()
+    }
+
+    #[test]
+    fn both_parallel_branches_run_together_and_every_stage_is_listed() {
+        use StageState::*;
+        assert_eq!(states(JobStatus::Queued, Stage::Queued), [Pending; 6]);
+        assert_eq!(
+            states(JobStatus::Processing, Stage::AnalyzePet),
+            [Done, Running, Pending, Pending, Pending, Pending]
+        );
+        for branch in [Stage::GenerateAvatar, Stage::WriteIdentity] {
+            assert_eq!(
+                states(JobStatus::Processing, branch),
+                [Done, Done, Done, Running, Running, Pending]
+            );
+        }
+        assert_eq!(
+            states(JobStatus::Processing, Stage::RecordResult),
+            [Done, Done, Done, Done, Done, Running]
+        );
+        assert_eq!(states(JobStatus::Completed, Stage::Completed), [Done; 6]);
+        assert_eq!(
+            states(JobStatus::Failed, Stage::GenerateAvatar),
+            [Done, Done, Done, Failed, Pending, Pending]
+        );
+        assert_eq!(
+            states(JobStatus::Failed, Stage::ValidateImage),
+            [Failed, Pending, Pending, Pending, Pending, Pending]
+        );
+    }
+
+    /// Progress follows the steps: a later step never shows less, the branches share one value.
+    #[test]
+    fn progress_grows_step_by_step() {
+        let mut last = 0;
+        for stage in PIPELINE_STAGES {
+            assert!(stage.progress() >= last, "{stage}");
+            last = stage.progress();
+        }
+        assert_eq!(
+            Stage::GenerateAvatar.progress(),
+            Stage::WriteIdentity.progress()
+        );
     }
 }

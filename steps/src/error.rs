@@ -8,7 +8,7 @@ use crate::domain::JobStatus;
 use crate::ports::{JobStoreError, ModelError, ObjectStoreError};
 
 /// Every stable error name, for documentation and tests.
-pub const ERROR_NAMES: [&str; 12] = [
+pub const ERROR_NAMES: [&str; 13] = [
     "PetAvatar.InvalidInput",
     "PetAvatar.InvalidImage",
     "PetAvatar.UnsupportedFormat",
@@ -18,6 +18,7 @@ pub const ERROR_NAMES: [&str; 12] = [
     "PetAvatar.ModelOutput",
     "PetAvatar.ContentFiltered",
     "PetAvatar.ModelError",
+    "PetAvatar.ModelAccessDenied",
     "PetAvatar.JobConflict",
     "PetAvatar.NotFound",
     "PetAvatar.Internal",
@@ -50,9 +51,12 @@ pub enum StageError {
     /// A model's content filter refused the request or the result.
     #[error("content filtered: {0}")]
     ContentFiltered(String),
-    /// A model failed permanently (misconfiguration, access denied).
+    /// A model failed permanently (misconfiguration, unknown model).
     #[error("model error: {0}")]
     ModelError(String),
+    /// The account may not use the model yet; the message names what to enable.
+    #[error("model access denied: {0}")]
+    ModelAccessDenied(String),
     /// A conditional write on the job was refused.
     #[error("job {job_id} is {current}; cannot {attempted}")]
     JobConflict {
@@ -81,6 +85,7 @@ impl StageError {
             StageError::ModelOutput(_) => "PetAvatar.ModelOutput",
             StageError::ContentFiltered(_) => "PetAvatar.ContentFiltered",
             StageError::ModelError(_) => "PetAvatar.ModelError",
+            StageError::ModelAccessDenied(_) => "PetAvatar.ModelAccessDenied",
             StageError::JobConflict { .. } => "PetAvatar.JobConflict",
             StageError::NotFound(_) => "PetAvatar.NotFound",
             StageError::Internal(_) => "PetAvatar.Internal",
@@ -155,6 +160,7 @@ impl From<ModelError> for StageError {
             ModelError::Transient(m) => StageError::Transient(format!("model: {m}")),
             ModelError::InvalidOutput(m) => StageError::ModelOutput(m),
             ModelError::ContentFiltered(m) => StageError::ContentFiltered(m),
+            ModelError::AccessDenied(m) => StageError::ModelAccessDenied(m),
             ModelError::Permanent(m) => StageError::ModelError(m),
         }
     }
@@ -176,6 +182,7 @@ mod tests {
             StageError::ModelOutput(String::new()),
             StageError::ContentFiltered(String::new()),
             StageError::ModelError(String::new()),
+            StageError::ModelAccessDenied(String::new()),
             StageError::JobConflict {
                 job_id: Uuid::nil(),
                 current: JobStatus::Completed,

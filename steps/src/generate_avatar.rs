@@ -89,11 +89,12 @@ pub fn avatar_prompt(analysis: &PetAnalysis, career: &CareerProfile) -> String {
     };
     format!(
         "Professional portrait illustration of a person who embodies a {species} ({breed}), {expression} expression, {vibe}, \
-         working as a {seniority} {title} in {industry}, wearing {attire}, in front of {background}{colours}. \
+         working as {article} {seniority} {title} in {industry}, wearing {attire}, in front of {background}{colours}. \
          Head-and-shoulders corporate headshot, soft studio light, clean vector illustration style.",
         breed = analysis.breed,
         expression = analysis.expression,
         vibe = analysis.vibe,
+        article = crate::offline::identity::article_for(career.seniority.as_str()),
         seniority = career.seniority,
         title = career.job_title,
         industry = career.industry,

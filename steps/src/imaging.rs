@@ -12,6 +12,7 @@ use image::codecs::jpeg::JpegEncoder;
 use image::metadata::Orientation;
 use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageReader, RgbImage};
 
+use crate::colour::{self, Pixels};
 use crate::domain::ImageFormat;
 use crate::error::StageError;
 
@@ -241,7 +242,8 @@ fn decode_jpeg(bytes: &[u8], long_edge: u32) -> Result<Decoded, StageError> {
     let info = decoder
         .info()
         .ok_or_else(|| StageError::InvalidImage("JPEG without a frame header".into()))?;
-    let rgb = jpeg_pixels_to_rgb(pixels, info.pixel_format)?;
+    let pixels = jpeg_pixels(pixels, info.pixel_format, &JpegHeader::scan(bytes));
+    let rgb = colour::to_srgb(pixels, decoder.icc_profile().as_deref());
     let mut image = RgbImage::from_raw(u32::from(w), u32::from(h), rgb).ok_or_else(|| {
         StageError::InvalidImage("JPEG decoded to fewer pixels than its header says".into())
     })?;
@@ -267,25 +269,69 @@ fn scaled_request(width: u32, height: u32, long_edge: u32) -> (u16, u16) {
     (w.min(65535.0) as u16, h.min(65535.0) as u16)
 }
 
-fn jpeg_pixels_to_rgb(
-    pixels: Vec<u8>,
-    format: jpeg_decoder::PixelFormat,
-) -> Result<Vec<u8>, StageError> {
+/// The decoder's samples by colour model. For four components `jpeg-decoder` returns
+/// `255 − stored` (it has already undone YCCK's YCC transform): with Adobe's marker the stored
+/// samples were inverted, so that is the ink; without it (a plain CMYK writer) the ink is the
+/// complement. Pillow and libjpeg-based viewers read them the same way.
+fn jpeg_pixels(pixels: Vec<u8>, format: jpeg_decoder::PixelFormat, header: &JpegHeader) -> Pixels {
     match format {
-        jpeg_decoder::PixelFormat::RGB24 => Ok(pixels),
-        jpeg_decoder::PixelFormat::L8 => Ok(pixels.iter().flat_map(|&l| [l, l, l]).collect()),
-        jpeg_decoder::PixelFormat::L16 => Ok(pixels
-            .chunks_exact(2)
-            .flat_map(|c| [c[0], c[0], c[0]])
-            .collect()),
-        // Adobe CMYK JPEGs store inverted values; jpeg-decoder returns them as stored.
-        jpeg_decoder::PixelFormat::CMYK32 => Ok(pixels
-            .chunks_exact(4)
-            .flat_map(|p| {
-                let k = u16::from(p[3]);
-                [p[0], p[1], p[2]].map(|c| ((u16::from(c) * k) / 255) as u8)
-            })
-            .collect()),
+        jpeg_decoder::PixelFormat::RGB24 => Pixels::Rgb(pixels),
+        jpeg_decoder::PixelFormat::L8 => Pixels::Grey(pixels),
+        // Lossless 9..16-bit grey: native-endian samples of `precision` bits.
+        jpeg_decoder::PixelFormat::L16 => {
+            let max = (1u32 << header.precision.clamp(9, 16)) - 1;
+            Pixels::Grey(
+                pixels
+                    .chunks_exact(2)
+                    .map(|c| {
+                        (u32::from(u16::from_ne_bytes([c[0], c[1]])).min(max) * 255 / max) as u8
+                    })
+                    .collect(),
+            )
+        }
+        jpeg_decoder::PixelFormat::CMYK32 if header.adobe => Pixels::Cmyk(pixels),
+        jpeg_decoder::PixelFormat::CMYK32 => Pixels::Cmyk(pixels.iter().map(|v| 255 - v).collect()),
+    }
+}
+
+/// What `jpeg-decoder` does not tell: whether Adobe's APP14 marker is present (then CMYK/YCCK
+/// samples are stored inverted, Photoshop's convention that every other writer copied) and the
+/// frame's sample precision.
+struct JpegHeader {
+    adobe: bool,
+    precision: u8,
+}
+
+impl JpegHeader {
+    /// Walks the marker segments up to the first scan (never into entropy-coded data).
+    fn scan(bytes: &[u8]) -> JpegHeader {
+        let mut header = JpegHeader {
+            adobe: false,
+            precision: 8,
+        };
+        let mut at = 2; // after SOI
+        while at + 4 <= bytes.len() && bytes[at] == 0xFF {
+            let marker = bytes[at + 1];
+            if marker == 0xFF {
+                at += 1; // a fill byte
+                continue;
+            }
+            if marker == 0xDA || marker == 0xD9 {
+                break; // start of scan / end of image
+            }
+            let length = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+            let payload = bytes.get(at + 4..at + 2 + length).unwrap_or_default();
+            match marker {
+                0xEE if payload.starts_with(b"Adobe") => header.adobe = true,
+                // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC): precision is the first byte.
+                0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
+                    header.precision = payload.first().copied().unwrap_or(8);
+                }
+                _ => {}
+            }
+            at += 2 + length;
+        }
+        header
     }
 }
 
@@ -304,9 +350,11 @@ fn decode_png(bytes: &[u8]) -> Result<Decoded, StageError> {
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(corrupt)?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    // A broken iCCP chunk only costs the colour management, not the photo.
+    let icc = decoder.icc_profile().ok().flatten();
     let (original_width, original_height) = decoder.dimensions();
     let dynamic = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
-    let image = orient(flatten_to_rgb(dynamic), orientation);
+    let image = orient(png_to_srgb(dynamic, icc.as_deref())?, orientation);
     Ok(Decoded {
         image,
         original_width,
@@ -314,21 +362,35 @@ fn decode_png(bytes: &[u8]) -> Result<Decoded, StageError> {
     })
 }
 
-/// RGB over a white background (a transparent PNG should not turn black).
-fn flatten_to_rgb(image: DynamicImage) -> RgbImage {
-    if !image.color().has_alpha() {
-        return image.to_rgb8();
-    }
-    let rgba = image.to_rgba8();
-    let (w, h) = rgba.dimensions();
-    let mut out = RgbImage::new(w, h);
-    for (dst, src) in out.pixels_mut().zip(rgba.pixels()) {
-        let a = u16::from(src[3]);
-        for c in 0..3 {
-            dst[c] = ((u16::from(src[c]) * a + 255 * (255 - a)) / 255) as u8;
-        }
-    }
-    out
+/// Any PNG (1/2/4/8/16-bit, grey, grey+alpha, palette, RGB(A), interlaced: the `png` crate has
+/// expanded it to 8 or 16 bits per sample) as 8-bit sRGB: alpha flattened on white, then the
+/// iCCP profile applied.
+fn png_to_srgb(image: DynamicImage, icc: Option<&[u8]>) -> Result<RgbImage, StageError> {
+    let grey = !image.color().has_color();
+    let (w, h) = (image.width(), image.height());
+    // Over white: a transparent PNG should not turn black.
+    let flat = if image.color().has_alpha() {
+        flatten_rgba(image.to_rgba8().as_raw())
+    } else {
+        image.to_rgb8().into_raw()
+    };
+    let pixels = if grey {
+        Pixels::Grey(flat.chunks_exact(3).map(|p| p[0]).collect())
+    } else {
+        Pixels::Rgb(flat)
+    };
+    RgbImage::from_raw(w, h, colour::to_srgb(pixels, icc))
+        .ok_or_else(|| StageError::Internal("colour conversion changed the pixel count".into()))
+}
+
+/// `R G B A` samples to `R G B` over a white background.
+fn flatten_rgba(rgba: &[u8]) -> Vec<u8> {
+    rgba.chunks_exact(4)
+        .flat_map(|p| {
+            let a = u16::from(p[3]);
+            [p[0], p[1], p[2]].map(|c| ((u16::from(c) * a + 255 * (255 - a)) / 255) as u8)
+        })
+        .collect()
 }
 
 fn orient(image: RgbImage, orientation: Orientation) -> RgbImage {
@@ -457,54 +519,98 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, StageError> {
 // ---------------------------------------------------------------------------------------------
 // HEIC
 
+/// Whether this build's ValidateImage decodes `format`. The API reads it before it presigns an
+/// upload, so a deployment never accepts an upload its pipeline would refuse.
+pub fn decodes(format: ImageFormat) -> bool {
+    match format {
+        ImageFormat::Jpeg | ImageFormat::Png => true,
+        ImageFormat::Heic => cfg!(feature = "heic"),
+    }
+}
+
 #[cfg(feature = "heic")]
 mod heic {
+    use heifer::heifer_isobmff::HeifFile;
     use image::RgbImage;
-    use libheif_rs::{ColorSpace, HeifContext, RgbChroma};
 
-    use super::Decoded;
+    use super::{Decoded, MAX_PIXELS};
     use crate::error::StageError;
 
-    fn context(bytes: &[u8]) -> Result<HeifContext, StageError> {
-        HeifContext::read_from_bytes(bytes)
-            .map_err(|e| StageError::InvalidImage(format!("corrupt HEIC: {e}")))
+    fn corrupt(e: impl std::fmt::Display) -> StageError {
+        StageError::InvalidImage(format!("corrupt HEIC: {e}"))
     }
 
+    /// The primary image's `ispe` (coded size), read from the container without decoding.
     pub fn dimensions(bytes: &[u8]) -> Result<(u32, u32), StageError> {
-        let ctx = context(bytes)?;
-        let handle = ctx
-            .primary_image_handle()
-            .map_err(|e| StageError::InvalidImage(format!("corrupt HEIC: {e}")))?;
-        Ok((handle.width(), handle.height()))
+        let file = HeifFile::parse(bytes).map_err(corrupt)?;
+        file.image_size(file.primary_id)
+            .map_err(corrupt)?
+            .ok_or_else(|| StageError::InvalidImage("HEIC without an image size (ispe)".into()))
     }
 
-    /// libheif applies the container's rotation/mirroring (irot/imir) while decoding, which is
-    /// where HEIC keeps orientation; the EXIF orientation tag must then be ignored.
+    /// Decodes the primary image (grid tiles assembled, `clap`/`irot`/`imir` applied, 10-bit
+    /// reduced to 8) and converts it to sRGB from its ICC profile or `nclx` colour information;
+    /// an alpha plane is flattened on white. The EXIF orientation is ignored, as HEIF requires:
+    /// the container's `irot`/`imir` is the orientation, and applying both would turn twice.
     pub fn decode(bytes: &[u8]) -> Result<Decoded, StageError> {
-        let ctx = context(bytes)?;
-        let handle = ctx
-            .primary_image_handle()
-            .map_err(|e| StageError::InvalidImage(format!("corrupt HEIC: {e}")))?;
-        let image = handle
-            .decode(ColorSpace::Rgb(RgbChroma::Rgb), None)
-            .map_err(|e| StageError::InvalidImage(format!("cannot decode HEIC: {e}")))?;
-        let planes = image.planes();
-        let plane = planes
-            .interleaved
-            .ok_or_else(|| StageError::InvalidImage("HEIC without an RGB plane".into()))?;
-        let (w, h, stride) = (plane.width, plane.height, plane.stride);
-        let mut rgb = Vec::with_capacity((w * h * 3) as usize);
-        for row in 0..h as usize {
-            let start = row * stride;
-            rgb.extend_from_slice(&plane.data[start..start + w as usize * 3]);
-        }
-        let image = RgbImage::from_raw(w, h, rgb)
-            .ok_or_else(|| StageError::InvalidImage("short HEIC plane".into()))?;
+        let (original_width, original_height) = dimensions(bytes)?;
+        let options = heifer::Options {
+            max_threads: 0,
+            max_pixels: MAX_PIXELS,
+        };
+        let image = match heifer::decode_srgb_rgba8(bytes, &options) {
+            Ok(image) => image,
+            // A colour description heifer cannot convert (say PQ/HLG HDR): the coded samples
+            // are still a photo, as an unmanaged viewer would show it.
+            Err(heifer::Error::Unsupported(why)) => {
+                tracing::warn!(%why, "HEIC colour left unconverted");
+                heifer::decode_rgba8(bytes, &options).map_err(unreadable)?
+            }
+            Err(e) => return Err(unreadable(e)),
+        };
+        let (width, height) = (image.width, image.height);
+        let rgb = rgba_to_rgb_in_place(image.data, image.has_alpha);
+        let image = RgbImage::from_raw(width, height, rgb)
+            .ok_or_else(|| StageError::InvalidImage("HEIC decoded to a short buffer".into()))?;
         Ok(Decoded {
             image,
-            original_width: handle.width(),
-            original_height: handle.height(),
+            original_width,
+            original_height,
         })
+    }
+
+    /// `R G B A` to `R G B` (over white when `flatten`) in the decoder's own buffer: a 12 MP
+    /// photo is 48 MB as RGBA, and a second buffer would add 36 MB to the peak.
+    fn rgba_to_rgb_in_place(mut data: Vec<u8>, flatten: bool) -> Vec<u8> {
+        let pixels = data.len() / 4;
+        for i in 0..pixels {
+            let p = [
+                data[4 * i],
+                data[4 * i + 1],
+                data[4 * i + 2],
+                data[4 * i + 3],
+            ];
+            let a = u16::from(p[3]);
+            let rgb = if flatten {
+                [p[0], p[1], p[2]].map(|c| ((u16::from(c) * a + 255 * (255 - a)) / 255) as u8)
+            } else {
+                [p[0], p[1], p[2]]
+            };
+            // Pixel i's RGB ends before pixel i + 1's RGBA starts (3i + 3 ≤ 4i + 4): nothing
+            // unread is overwritten.
+            data[3 * i..3 * i + 3].copy_from_slice(&rgb);
+        }
+        data.truncate(pixels * 3);
+        data
+    }
+
+    fn unreadable(e: heifer::Error) -> StageError {
+        match e {
+            heifer::Error::Unsupported(why) => {
+                StageError::UnsupportedFormat(format!("this HEIF file uses {why}"))
+            }
+            other => corrupt(other),
+        }
     }
 }
 
@@ -522,5 +628,26 @@ mod heic {
 
     pub fn decode(_bytes: &[u8]) -> Result<Decoded, StageError> {
         Err(StageError::UnsupportedFormat(MESSAGE.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_adobe_marker_and_precision_come_from_the_header_only() {
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0];
+        jpeg.extend_from_slice(&[0xFF, 0xC3, 0, 8, 12, 0, 1, 0, 1, 1]);
+        let mut with_adobe = jpeg.clone();
+        with_adobe.extend_from_slice(&[0xFF, 0xEE, 0, 14]);
+        with_adobe.extend_from_slice(b"Adobe\0\x64\0\0\0\0\x02");
+        with_adobe.extend_from_slice(&[0xFF, 0xDA, 0, 2]);
+        let header = JpegHeader::scan(&with_adobe);
+        assert!(header.adobe);
+        assert_eq!(header.precision, 12);
+        jpeg.extend_from_slice(&[0xFF, 0xDA, 0, 2]);
+        jpeg.extend_from_slice(b"\xFF\xEE\x00\x0eAdobe in the entropy-coded data");
+        assert!(!JpegHeader::scan(&jpeg).adobe);
     }
 }

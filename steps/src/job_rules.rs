@@ -1,6 +1,7 @@
-//! The rules of a job record's life, as one pure function every `JobStore` adapter calls: the
-//! in-memory store, the SQLite store and the DynamoDB store must refuse and accept the same
-//! writes, so the rules live here and nowhere else.
+//! The rules of a job record's life, as one pure function: the in-memory and SQLite stores call
+//! it inside their atomic read-check-write. The DynamoDB store cannot (its check runs on the
+//! server), so it states the same rules as condition expressions (checked against moto in
+//! handlers/tests/aws_adapters.rs); all three must refuse and accept the same writes.
 //!
 //! - status only moves `queued → processing → completed|failed`, never backwards and never out
 //!   of a terminal status; repeating a terminal write (`complete` on a completed job) is refused

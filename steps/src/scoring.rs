@@ -8,7 +8,7 @@
 //! | 40 % | `trait_alignment` | mean of the pet's scores on the career's `key_traits` (the traits the role draws on) |
 //! | 30 % | `career_fit` | the career mapper's `confidence` × 100 (offline: cosine similarity of the pet's 47 scores and the career's trait profile) |
 //! | 15 % | `dominant_overlap` | each of the pet's 3 dominant traits counts 1 if the role's key traits include it, ½ if one of them is in the same family; mean × 100 |
-//! | 15 % | `seniority_fit` | 100 − 2 × distance between the pet's leadership score and the centre of the seniority's band (12.5/37.5/62.5/87.5), floored at 0 |
+//! | 15 % | `seniority_fit` | 100 − 2 × distance between the pet's seniority score (`Personality::seniority_score`) and the centre of the seniority's band (12.5/37.5/62.5/87.5), floored at 0 |
 //!
 //! `score = round(0.40·trait_alignment + 0.30·career_fit + 0.15·dominant_overlap + 0.15·seniority_fit)`.
 
@@ -72,6 +72,6 @@ fn dominant_overlap(analysis: &PetAnalysis, career: &CareerProfile) -> f64 {
 }
 
 fn seniority_fit(analysis: &PetAnalysis, career: &CareerProfile) -> f64 {
-    let distance = (analysis.personality.leadership_score() - career.seniority.band_centre()).abs();
+    let distance = (analysis.personality.seniority_score() - career.seniority.band_centre()).abs();
     (100.0 - 2.0 * distance).clamp(0.0, 100.0)
 }

@@ -64,6 +64,8 @@ fn analysis_strategy() -> impl Strategy<Value = PetAnalysis> {
             personality,
             palette: vec!["#aa8866".into(), "#332211".into()],
             model: "offline".into(),
+            confidence: None,
+            alternatives: vec![],
         })
 }
 
@@ -172,7 +174,12 @@ proptest! {
     fn avatar_png_is_at_least_1024_square(scene in 0usize..12, attire in 0usize..11, palette in prop::collection::vec(prop::array::uniform3(any::<u8>()), 0..4), seed in any::<u64>()) {
         let scenes = [Scene::CornerOffice, Scene::Laboratory, Scene::CodingDesk, Scene::ArtStudio, Scene::Kitchen, Scene::Clinic, Scene::Classroom, Scene::Library, Scene::Workshop, Scene::Greenhouse, Scene::Stage, Scene::Sky];
         let attires = [Attire::NavySuit, Attire::CharcoalSuit, Attire::Blazer, Attire::LabCoat, Attire::Hoodie, Attire::Cardigan, Attire::ChefWhites, Attire::Scrubs, Attire::WorkApron, Attire::PilotUniform, Attire::Turtleneck];
-        let png = render_png(&Portrait { size: 1024, scene: scenes[scene], attire: attires[attire], species: "dog".into(), palette, seed }).unwrap();
+        let mut analysis = analysis_template();
+        analysis.species = "dog".into();
+        analysis.palette = palette.iter().map(|c| format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])).collect();
+        analysis.personality = Personality::from_scores([(seed % 101) as u8; DIMENSION_COUNT]);
+        let look = steps::offline::avatar::Look::from_analysis(&analysis);
+        let png = render_png(&Portrait { size: 1024, scene: scenes[scene], attire: attires[attire], look, seed }).unwrap();
         let img = image::load_from_memory_with_format(&png, image::ImageFormat::Png).unwrap();
         prop_assert!(img.width() >= 1024 && img.height() >= 1024);
         prop_assert_eq!(img.width(), img.height());
@@ -191,6 +198,8 @@ fn analysis_template() -> PetAnalysis {
         personality,
         palette: vec![],
         model: "offline".into(),
+        confidence: None,
+        alternatives: vec![],
     }
 }
 

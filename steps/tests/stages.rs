@@ -147,8 +147,12 @@ async fn model_errors_map_to_stable_names() {
             "PetAvatar.ContentFiltered",
         ),
         (
-            ModelError::Permanent("denied".into()),
+            ModelError::Permanent("unknown model".into()),
             "PetAvatar.ModelError",
+        ),
+        (
+            ModelError::AccessDenied("enable the model".into()),
+            "PetAvatar.ModelAccessDenied",
         ),
     ];
     for (error, name) in cases {

@@ -8,6 +8,7 @@
 //! | metric | unit | dimensions | properties |
 //! |---|---|---|---|
 //! | `JobsStarted`, `JobsCompleted`, `JobsFailed` | Count | `Service` | `job_id` |
+//! | `JobsRejected` | Count | `Service`, `Reason` (the error name: `PetAvatar.NotAPet`, …) | `job_id` |
 //! | `StageDuration` | Milliseconds | `Service`, `Stage` | `job_id` |
 //! | `StageErrors` | Count | `Service`, `Stage`, `ErrorType` | `job_id` |
 //! | `ModelCalls` | Count | `Service`, `Model`, `Operation` | |
@@ -98,6 +99,14 @@ impl Metric {
         Metric::new(event.metric_name(), 1.0, Unit::Count).property("job_id", job_id)
     }
 
+    /// A job refused for its input (not a pet, not a usable image): an answer, not a fault, so
+    /// it is not a `JobsFailed`. `reason` is the refusal's error name (a handful of values).
+    pub fn job_rejected(reason: &str, job_id: &str) -> Self {
+        Metric::new("JobsRejected", 1.0, Unit::Count)
+            .dimension("Reason", reason)
+            .property("job_id", job_id)
+    }
+
     /// `stage` is the state's name in the state machine (`ValidateImage`).
     pub fn stage_duration(stage: &str, job_id: &str, millis: f64) -> Self {
         Metric::new("StageDuration", millis, Unit::Milliseconds)
@@ -183,14 +192,25 @@ pub fn write_line(out: &mut impl Write, metric: &Metric, at: SystemTime) -> std:
 
 /// Writes `metric` to stdout, where CloudWatch Logs collects it on AWS.
 pub fn emit(metric: &Metric) {
+    emit_at(metric, SystemTime::now());
+}
+
+/// Writes `metric` to stdout with the timestamp `at`: CloudWatch files the value under that
+/// time, not under the time the line was written.
+pub fn emit_at(metric: &Metric, at: SystemTime) {
     let mut out = std::io::stdout().lock();
     // A lost metric line must never fail a job.
-    let _ = write_line(&mut out, metric, SystemTime::now());
+    let _ = write_line(&mut out, metric, at);
 }
 
 /// Counts `event` for `job_id`.
 pub fn job_event(event: JobEvent, job_id: &str) {
     emit(&Metric::job_event(event, job_id));
+}
+
+/// Counts a job refused for its input, by `reason` (its error name).
+pub fn job_rejected(reason: &str, job_id: &str) {
+    emit(&Metric::job_rejected(reason, job_id));
 }
 
 /// A stage run's duration.
@@ -201,6 +221,13 @@ pub fn stage_duration(stage: &str, job_id: &str, millis: f64) {
 /// A stage run that failed with `error_type`.
 pub fn stage_error(stage: &str, error_type: &str, job_id: &str) {
     emit(&Metric::stage_error(stage, error_type, job_id));
+}
+
+/// A stage run that failed with `error_type`, filed under `invoked_at`, the time the run
+/// began. Lambda files its `Errors` metric under the invocation's start too, so an alarm that
+/// subtracts one from the other compares the same period (infra's rejection-aware alarms).
+pub fn stage_error_at(stage: &str, error_type: &str, job_id: &str, invoked_at: SystemTime) {
+    emit_at(&Metric::stage_error(stage, error_type, job_id), invoked_at);
 }
 
 /// A model call: `ModelCalls` and `ModelLatency`, plus `ModelErrors` with its kind when it failed.
@@ -311,6 +338,12 @@ mod tests {
                 "JobsFailed",
                 "Count",
                 json!(["Service"]),
+            ),
+            (
+                Metric::job_rejected("PetAvatar.NotAPet", "j"),
+                "JobsRejected",
+                "Count",
+                json!(["Service", "Reason"]),
             ),
             (
                 Metric::stage_error("MapCareer", "PetAvatar.Transient", "j"),

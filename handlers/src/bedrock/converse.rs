@@ -23,9 +23,9 @@ use steps::ports::{
 };
 use steps::{CareerProfile, IdentityDraft};
 
-use super::converse_error;
 use super::document::{to_document, to_value};
 use super::schema::{self, ToolDef, VisionOutcome};
+use super::{CallTarget, converse_error};
 
 /// How many answers a model gets: the first, and one repair.
 const ATTEMPTS: usize = 2;
@@ -127,7 +127,8 @@ impl ConverseModels {
         let output = match result {
             Ok(output) => output,
             Err(e) => {
-                let error = converse_error(&e);
+                let region = self.client.config().region().map(|r| r.as_ref());
+                let error = converse_error(&e, CallTarget { model_id, region });
                 telemetry::emf::model_call(model_id, operation, millis, Some(error_kind(&error)));
                 return Err(error);
             }
@@ -162,6 +163,7 @@ pub fn error_kind(error: &ModelError) -> &'static str {
         ModelError::Transient(_) => "Transient",
         ModelError::InvalidOutput(_) => "InvalidOutput",
         ModelError::ContentFiltered(_) => "ContentFiltered",
+        ModelError::AccessDenied(_) => "AccessDenied",
         ModelError::Permanent(_) => "Permanent",
     }
 }

@@ -55,6 +55,8 @@ pub fn vision_tool() -> ToolDef {
                 "reason": text("One sentence: what the photo shows that decided the subject."),
                 "species": text("Lower-case common name: dog, cat, rabbit, …"),
                 "breed": text("Breed, or \"mixed\" / \"unknown\"."),
+                "confidence": {"type": "number", "minimum": 0, "maximum": 1,
+                               "description": "How sure you are of the species, 0–1."},
                 "expression": text("The facial expression, e.g. \"alert and curious\"."),
                 "posture": text("The body posture, e.g. \"sitting upright\"."),
                 "personality": {
@@ -99,6 +101,8 @@ struct VisionInput {
     reason: String,
     species: Option<String>,
     breed: Option<String>,
+    #[serde(default)]
+    confidence: Option<f64>,
     expression: Option<String>,
     posture: Option<String>,
     personality: Option<Personality>,
@@ -182,6 +186,8 @@ pub fn parse_vision(input: &Value, model: &str) -> Result<VisionOutcome, String>
         vibe: required("vibe", parsed.vibe)?,
         palette: palette.into_iter().map(|c| c.to_lowercase()).collect(),
         model: model.to_owned(),
+        confidence: parsed.confidence.map(|c| c.clamp(0.0, 1.0)),
+        alternatives: Vec::new(),
     })))
 }
 

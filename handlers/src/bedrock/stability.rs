@@ -16,7 +16,7 @@ use steps::ImageFormat;
 use steps::ports::{GeneratedImage, ImageGenerator, ImageRequest, ModelError};
 
 use super::converse::error_kind;
-use super::invoke_model_error;
+use super::{CallTarget, invoke_model_error};
 
 /// The largest seed the Stability models accept.
 pub const MAX_SEED: u64 = 4_294_967_294;
@@ -112,7 +112,13 @@ impl ImageGenerator for StabilityImages {
         let millis = started.elapsed().as_secs_f64() * 1000.0;
         let generated = match result {
             Ok(output) => image_from_response(output.body().as_ref(), &self.model_id),
-            Err(e) => Err(invoke_model_error(&e)),
+            Err(e) => Err(invoke_model_error(
+                &e,
+                CallTarget {
+                    model_id: &self.model_id,
+                    region: self.client.config().region().map(|r| r.as_ref()),
+                },
+            )),
         };
         telemetry::emf::model_call(
             &self.model_id,

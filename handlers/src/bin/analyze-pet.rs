@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    handlers::lambda::stage::serve(steps::StageName::AnalyzePet).await
+    handlers::lambda::stage::serve_analyze_pet().await
 }

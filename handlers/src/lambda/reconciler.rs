@@ -3,14 +3,20 @@
 //! would leave its job `processing` forever; this handler marks it `failed` unless it is already
 //! terminal (the conditional write refuses, which is the normal case for FAILED: RecordFailure
 //! got there first).
+//!
+//! A SUCCEEDED execution whose output is RecordRejection's (it ended at `JobRejected`: the photo
+//! was refused for its content) is a rejected job: `failed` with the refusal's code, counted as
+//! `JobsRejected`, never as a failure. RecordRejection wrote it before the execution ended, so
+//! the rule in infra/ does not send SUCCEEDED here; if such an event arrives anyway (a rule
+//! widened by hand, an event replayed from the dead-letter queue), the job gets that same
+//! record, or keeps it. A FAILED execution whose error is a rejection's name is a fault:
+//! recording the rejection itself failed; the job still gets the rejection's code.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::{Deserialize, Serialize};
-use steps::JobError;
-use steps::ports::{JobStore, JobStoreError};
-use telemetry::emf::JobEvent;
-use tracing::Instrument;
+use steps::lifecycle::{self, ExecutionEnd, ReconcileError, ReconcileOutcome};
+use steps::ports::JobStore;
 use uuid::Uuid;
 
 use super::{internal_diagnostic, transient_diagnostic};
@@ -28,20 +34,13 @@ pub struct ExecutionStatusChange {
     /// The execution input as a JSON string.
     #[serde(default)]
     pub input: Option<String>,
+    /// The execution output as a JSON string (SUCCEEDED only; absent over 256 KiB).
+    #[serde(default)]
+    pub output: Option<String>,
     #[serde(default)]
     pub error: Option<String>,
     #[serde(default)]
     pub cause: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// The job is now `failed` with this error.
-    MarkedFailed(JobError),
-    /// The job had ended already (RecordResult or RecordFailure ran): left as it is.
-    AlreadyTerminal,
-    /// Not an ending that needs reconciling (RUNNING, SUCCEEDED), or not one of our jobs.
-    Ignored(String),
 }
 
 /// The job an execution runs: from its input, else from its name (the worker names executions
@@ -59,79 +58,49 @@ pub fn job_id_of(detail: &ExecutionStatusChange) -> Option<Uuid> {
         .or_else(|| Uuid::try_parse(&detail.name).ok())
 }
 
-/// The error recorded for an execution that ended with `status`.
-pub fn job_error_for(detail: &ExecutionStatusChange) -> Option<JobError> {
-    let cause = detail
-        .cause
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty());
-    let (code, message) = match detail.status.as_str() {
-        "TIMED_OUT" => (
-            "States.Timeout".to_owned(),
-            "the pipeline timed out".to_owned(),
-        ),
-        "ABORTED" => (
-            "PetAvatar.Aborted".to_owned(),
-            "the pipeline was stopped by an operator".to_owned(),
-        ),
-        "FAILED" => (
-            detail
-                .error
-                .clone()
-                .filter(|e| !e.is_empty())
-                .unwrap_or_else(|| "States.TaskFailed".into()),
-            "the pipeline failed".to_owned(),
-        ),
+/// The event's status as the lifecycle's [`ExecutionEnd`]; `None` for a status this rule
+/// does not know.
+pub fn execution_end(detail: &ExecutionStatusChange) -> Option<ExecutionEnd> {
+    Some(match detail.status.as_str() {
+        "RUNNING" | "PENDING_REDRIVE" => ExecutionEnd::Running,
+        "SUCCEEDED" => ExecutionEnd::Succeeded {
+            output: detail.output.clone(),
+        },
+        "FAILED" => ExecutionEnd::Failed {
+            error: detail.error.clone(),
+            cause: detail.cause.clone(),
+        },
+        "TIMED_OUT" => ExecutionEnd::TimedOut,
+        "ABORTED" => ExecutionEnd::Aborted,
         _ => return None,
-    };
-    // A Lambda error's cause is its `{"errorType", "errorMessage"}` payload; keep the message.
-    let message = match cause {
-        Some(text) => serde_json::from_str::<steps::ErrorPayload>(text)
-            .map(|p| p.error_message)
-            .unwrap_or_else(|_| text.to_owned()),
-        None => message,
-    };
-    Some(JobError { code, message })
+    })
 }
 
+/// Reconciles one status change (`steps::lifecycle::reconcile`). A busy job store fails the
+/// invocation, so that EventBridge retries it (and, in the end, parks the event in the
+/// reconciler's dead-letter queue).
 pub async fn reconcile(
     jobs: &dyn JobStore,
     detail: &ExecutionStatusChange,
-) -> Result<Outcome, Diagnostic> {
-    let Some(error) = job_error_for(detail) else {
-        return Ok(Outcome::Ignored(format!("status {}", detail.status)));
+) -> Result<ReconcileOutcome, Diagnostic> {
+    let Some(end) = execution_end(detail) else {
+        return Ok(ReconcileOutcome::Ignored(format!(
+            "status {}",
+            detail.status
+        )));
     };
     let Some(job_id) = job_id_of(detail) else {
-        return Ok(Outcome::Ignored(format!(
+        return Ok(ReconcileOutcome::Ignored(format!(
             "execution {} names no job",
             detail.execution_arn
         )));
     };
-    let span = tracing::info_span!("reconcile", job_id = %job_id, status = %detail.status);
-    async move {
-        match jobs.fail(job_id, error.clone()).await {
-            Ok(_) => {
-                telemetry::emf::job_event(JobEvent::Failed, &job_id.to_string());
-                tracing::warn!(code = %error.code, message = %error.message, "job marked failed by the reconciler");
-                Ok(Outcome::MarkedFailed(error))
-            }
-            Err(JobStoreError::Conflict { current, .. }) => {
-                tracing::info!(%current, "job already terminal");
-                Ok(Outcome::AlreadyTerminal)
-            }
-            Err(JobStoreError::NotFound(_)) => {
-                tracing::warn!("execution for a job that does not exist");
-                Ok(Outcome::Ignored(format!("no job {job_id}")))
-            }
-            // Failing the invocation makes EventBridge retry (and, in the end, park the event in
-            // the reconciler's dead-letter queue).
-            Err(JobStoreError::Unavailable(m)) => Err(transient_diagnostic(m)),
-            Err(other) => Err(internal_diagnostic(other.to_string())),
-        }
-    }
-    .instrument(span)
-    .await
+    lifecycle::reconcile(jobs, job_id, &end)
+        .await
+        .map_err(|e| match e {
+            ReconcileError::Unavailable(m) => transient_diagnostic(m),
+            ReconcileError::Internal(m) => internal_diagnostic(m),
+        })
 }
 
 /// The main of the execution-reconciler binary.
@@ -159,41 +128,45 @@ mod tests {
             name: "123e4567-e89b-42d3-a456-426614174000".into(),
             status: status.into(),
             input: Some(r#"{"job_id":"123e4567-e89b-42d3-a456-426614174000","bucket":"b","key":"k","species_hint":null}"#.into()),
+            output: None,
             error: None,
             cause: None,
         }
     }
 
     #[test]
-    fn only_unfinished_endings_need_reconciling() {
+    fn each_status_is_its_lifecycle_end() {
         assert_eq!(
-            job_error_for(&detail("TIMED_OUT")).unwrap().code,
-            "States.Timeout"
+            execution_end(&detail("TIMED_OUT")),
+            Some(ExecutionEnd::TimedOut)
         );
         assert_eq!(
-            job_error_for(&detail("ABORTED")).unwrap().code,
-            "PetAvatar.Aborted"
+            execution_end(&detail("ABORTED")),
+            Some(ExecutionEnd::Aborted)
         );
         assert_eq!(
-            job_error_for(&detail("FAILED")).unwrap().code,
-            "States.TaskFailed"
+            execution_end(&detail("RUNNING")),
+            Some(ExecutionEnd::Running)
         );
-        assert_eq!(job_error_for(&detail("SUCCEEDED")), None);
-        assert_eq!(job_error_for(&detail("RUNNING")), None);
-    }
-
-    #[test]
-    fn failures_keep_the_lambda_message() {
-        let mut d = detail("FAILED");
-        d.error = Some("PetAvatar.Internal".into());
-        d.cause = Some(r#"{"errorType":"PetAvatar.Internal","errorMessage":"boom"}"#.into());
+        let mut failed = detail("FAILED");
+        failed.error = Some("PetAvatar.Internal".into());
+        failed.cause = Some("boom".into());
         assert_eq!(
-            job_error_for(&d),
-            Some(JobError {
-                code: "PetAvatar.Internal".into(),
-                message: "boom".into()
+            execution_end(&failed),
+            Some(ExecutionEnd::Failed {
+                error: Some("PetAvatar.Internal".into()),
+                cause: Some("boom".into())
             })
         );
+        let mut succeeded = detail("SUCCEEDED");
+        succeeded.output = Some("{}".into());
+        assert_eq!(
+            execution_end(&succeeded),
+            Some(ExecutionEnd::Succeeded {
+                output: Some("{}".into())
+            })
+        );
+        assert_eq!(execution_end(&detail("SOMETHING_NEW")), None);
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub fn s3_event(bucket: &str, key: &str) -> S3Event {
 /// The `detail` of Step Functions' "Execution Status Change" for the job's execution.
 pub fn status_change_detail(state_machine_arn: &str, job: &Job, status: &str) -> Value {
     let name = job.job_id.to_string();
-    let execution_arn = handlers::sfn::execution_arn(state_machine_arn, &name);
+    let execution_arn = steps::lifecycle::execution_arn(state_machine_arn, &name);
     json!({
         "executionArn": execution_arn, "stateMachineArn": state_machine_arn,
         "name": name, "status": status, "startDate": 1, "stopDate": 2,

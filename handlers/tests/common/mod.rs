@@ -1,5 +1,6 @@
 //! Test harness shared by the test files: moto's server (a real AWS emulator over HTTP) started
-//! per test on a free loopback port and stopped by its pid when the test ends ([`Moto`]); a
+//! per test on a port it binds itself, ready once it answers HTTP, and stopped by its pid when
+//! the test ends ([`Moto`]); a
 //! deployment on it the way infra builds one ([`stack::Stack`]); the Lambda events AWS sends
 //! ([`events`]); and a local HTTP server for fakes ([`serve_on_loopback`]).
 #![allow(dead_code)]
@@ -8,9 +9,11 @@ pub mod events;
 pub mod stack;
 
 use std::collections::HashMap;
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -51,56 +54,117 @@ pub fn moto_server_path() -> PathBuf {
     })
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+/// How long a helper may take to start on a busy machine (six engineers, two cores).
+pub const START_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A running moto server; killed (by pid) when dropped.
+/// A running moto server; killed (by pid) when dropped, also when a test panics.
 pub struct Moto {
     child: Child,
     pub url: String,
+    /// moto's first lines on stderr, for the message when it does not come up.
+    startup: Arc<Mutex<Vec<String>>>,
 }
 
 impl Moto {
+    /// Starts `moto_server -p 0` (the kernel picks the port as moto binds: no other process
+    /// can take it in between), reads the port from the line it prints once bound, and
+    /// returns once moto answers an HTTP request (a TCP connect succeeds earlier than that).
     pub fn start() -> Moto {
-        let port = free_port();
-        let child = Command::new(moto_server_path())
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut last_failure = String::new();
+        // A start that fails (moto exiting at once) is retried a few times: the machine is
+        // shared, and a transient failure is not what the test is about.
+        for _ in 0..3 {
+            match Moto::try_start() {
+                Ok(moto) => return moto,
+                Err(failure) => last_failure = failure,
+            }
+        }
+        panic!("moto_server did not start: {last_failure}");
+    }
+
+    fn try_start() -> Result<Moto, String> {
+        let mut child = Command::new(moto_server_path())
+            .args(["-H", "127.0.0.1", "-p", "0"])
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("moto_server starts");
-        let moto = Moto {
+        let stderr = child.stderr.take().expect("piped stderr");
+        let mut moto = Moto {
             child,
-            url: format!("http://127.0.0.1:{port}"),
+            url: String::new(),
+            startup: Arc::new(Mutex::new(Vec::new())),
         };
-        moto.wait_ready();
-        moto
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let address = self.url.trim_start_matches("http://").to_owned();
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(&address).is_ok() {
-                return;
+        let port = moto.drain_stderr_until_port(stderr);
+        let Some(port) = port else {
+            return Err(format!(
+                "no port within {START_TIMEOUT:?} (exit: {:?}); stderr: {}",
+                moto.child.try_wait(),
+                moto.startup_lines()
+            ));
+        };
+        moto.url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            // GET /moto-api/config answers 201 with the current settings; it changes nothing.
+            match http_status(&format!("127.0.0.1:{port}"), "GET", "/moto-api/config") {
+                Ok(status) if (200..300).contains(&status) => return Ok(moto),
+                Ok(status) => return Err(format!("GET /moto-api/config answered {status}")),
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(format!(
+                        "no HTTP answer on port {port} within {START_TIMEOUT:?}: {e}; stderr: {}",
+                        moto.startup_lines()
+                    ));
+                }
+                Err(_) => {
+                    if let Ok(Some(exit)) = moto.child.try_wait() {
+                        return Err(format!("exited ({exit}); stderr: {}", moto.startup_lines()));
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_millis(500));
+                }
             }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("moto_server did not listen on {address} within 30 s");
     }
 
-    /// POST /moto-api/config (e.g. Step Functions execution settings).
+    /// Reads moto's stderr on a thread for the rest of its life (werkzeug logs every request
+    /// there: a full pipe would block moto), until the `Running on http://127.0.0.1:PORT`
+    /// line werkzeug prints after binding. None: moto exited or never printed it.
+    fn drain_stderr_until_port(&self, stderr: std::process::ChildStderr) -> Option<u16> {
+        let (tx, rx) = mpsc::channel();
+        let startup = self.startup.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut kept = startup.lock().unwrap_or_else(|p| p.into_inner());
+                if kept.len() < 40 {
+                    kept.push(line.clone());
+                }
+                drop(kept);
+                if let Some(port) = running_on_port(&line) {
+                    let _ = tx.send(port);
+                }
+            }
+        });
+        rx.recv_timeout(START_TIMEOUT).ok()
+    }
+
+    fn startup_lines(&self) -> String {
+        self.startup
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .join(" | ")
+    }
+
+    /// POST /moto-api/config (e.g. Step Functions execution settings). The request is
+    /// idempotent, so a connection reset or refusal is retried (bounded).
     pub async fn configure(&self, config: serde_json::Value) {
-        let response = reqwest::Client::new()
-            .post(format!("{}/moto-api/config", self.url))
-            .json(&config)
-            .send()
+        let client = reqwest::Client::new();
+        let url = format!("{}/moto-api/config", self.url);
+        let response = retry_connection_errors(|| client.post(&url).json(&config).send())
             .await
-            .expect("moto config request");
+            .unwrap_or_else(|e| panic!("moto config request: {e:?}"));
         assert!(
             response.status().is_success(),
             "moto config: {}",
@@ -277,12 +341,98 @@ pub async fn create_state_machine(client: &aws_sdk_sfn::Client, name: &str) -> S
         .state_machine_arn
 }
 
-/// Serves `app` on a free loopback port for the rest of the test; returns its base URL.
+/// Serves `app` on a loopback port for the rest of the test; returns its base URL once the
+/// server answers HTTP. The listener is bound here and handed to the server, so no other
+/// process can take the port.
 pub async fn serve_on_loopback(app: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a loopback port");
     let url = format!("http://{}", listener.local_addr().expect("its address"));
     tokio::spawn(async move { axum::serve(listener, app).await });
+    wait_until_answers(&url).await;
     url
+}
+
+/// Waits (bounded) until `base` answers an HTTP request, whatever its status: a route the
+/// server does not have answers 404, which shows it serves.
+pub async fn wait_until_answers(base: &str) {
+    let client = reqwest::Client::new();
+    let url = format!("{base}/.well-known/ready");
+    retry_connection_errors(|| client.get(&url).send())
+        .await
+        .unwrap_or_else(|e| panic!("{base} does not answer HTTP: {e:?}"));
+}
+
+/// Runs `send` again while it fails to connect or the connection is reset, with a short
+/// backoff, for at most [`START_TIMEOUT`]: a helper still warming up is not a failure.
+pub async fn retry_connection_errors<F, Fut>(mut send: F) -> reqwest::Result<reqwest::Response>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = reqwest::Result<reqwest::Response>>,
+{
+    let deadline = Instant::now() + START_TIMEOUT;
+    let mut backoff = Duration::from_millis(20);
+    loop {
+        match send().await {
+            Err(e) if is_warming_up(&e) && Instant::now() < deadline => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(500));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// A refused connect, or a connection closed or reset before the answer.
+fn is_warming_up(error: &reqwest::Error) -> bool {
+    if error.is_connect() {
+        return true;
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::UnexpectedEof
+            );
+        }
+        if cause
+            .to_string()
+            .contains("connection closed before message completed")
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// The port in werkzeug's ` * Running on http://127.0.0.1:PORT` line.
+fn running_on_port(line: &str) -> Option<u16> {
+    let rest = line.split_once("Running on http://127.0.0.1:")?.1;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// One plain HTTP/1.1 request over a fresh connection; the status code of the answer.
+/// (Blocking on purpose: [`Moto::start`] is called from sync and async tests alike.)
+pub fn http_status(address: &str, method: &str, path: &str) -> std::io::Result<u16> {
+    let mut stream = TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    let text = String::from_utf8_lossy(&head);
+    text.strip_prefix("HTTP/1.")
+        .and_then(|rest| rest.get(2..5))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, text.into_owned()))
 }

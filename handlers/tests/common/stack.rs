@@ -9,12 +9,12 @@ use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use bytes::Bytes;
 use chrono::Utc;
 use handlers::dynamodb::DynamoJobStore;
-use handlers::lambda::worker::Worker;
 use handlers::s3::S3ObjectStore;
-use handlers::sfn::PipelineStarter;
+use handlers::sfn::StepFunctions;
 use handlers::wiring::Clients;
 use serde_json::json;
 use steps::Job;
+use steps::lifecycle::JobStarter;
 use steps::ports::{JobStore, ObjectStore};
 use uuid::Uuid;
 
@@ -50,7 +50,7 @@ pub struct Stack {
     pub queue_url: String,
     pub dlq_url: String,
     pub state_machine_arn: String,
-    pub starter: PipelineStarter,
+    pub starter: StepFunctions,
 }
 
 impl Stack {
@@ -69,7 +69,7 @@ impl Stack {
         Stack {
             jobs: DynamoJobStore::new(clients.dynamodb.clone(), JOBS_TABLE),
             uploads: S3ObjectStore::new(clients.s3.clone(), UPLOADS),
-            starter: PipelineStarter::new(sfn.clone(), &state_machine_arn),
+            starter: StepFunctions::new(sfn.clone(), &state_machine_arn),
             moto,
             clients,
             sqs,
@@ -115,8 +115,8 @@ impl Stack {
     }
 
     /// The sqs-worker as its Lambda is configured.
-    pub fn worker(&self) -> Worker<'_> {
-        Worker {
+    pub fn worker(&self) -> JobStarter<'_> {
+        JobStarter {
             jobs: &self.jobs,
             starter: &self.starter,
             uploads_bucket: UPLOADS,
@@ -140,7 +140,7 @@ impl Stack {
     /// its system attributes), hand it to `worker`, delete the messages it did not report as
     /// failures. `None` when the queue gave nothing (a message past its last receive moves to
     /// the dead-letter queue during the receive).
-    pub async fn deliver(&self, worker: &Worker<'_>) -> Option<SqsBatchResponse> {
+    pub async fn deliver(&self, worker: &JobStarter<'_>) -> Option<SqsBatchResponse> {
         let received = self
             .sqs
             .receive_message()
@@ -157,7 +157,7 @@ impl Stack {
         let records: Vec<_> = messages.iter().map(sqs_record_of).collect();
         let event: SqsEvent =
             serde_json::from_value(json!({ "Records": records })).expect("an SQS event");
-        let response = worker.handle(event).await;
+        let response = handlers::lambda::worker::handle(worker, event).await;
         for message in messages {
             let failed = response
                 .batch_item_failures

@@ -1,15 +1,24 @@
-//! The offline avatar: an illustrated 1024×1024 portrait drawn with tiny-skia (anti-aliased
-//! vector shapes). A background scene per career background, a stylised figure whose head, hair
-//! and ears take the pet's palette, and attire per career.
+//! The offline avatar: a head-and-shoulders portrait of a person, drawn with tiny-skia
+//! (anti-aliased vector shapes, gradients). Who the person is comes from the pet (`look`: hair
+//! from the coat's colours and pattern, face, hair texture and eyes from breed and species,
+//! mouth, brows and tilt from expression and posture); what they wear and where they stand come
+//! from the career (attire and background scene). The scene is drawn in a 1024-unit design space
+//! and scaled to the requested size, so the 1024, 512 and 256 px images are one picture.
+
+mod look;
+mod person;
+
+pub use look::{Look, analysis_seed};
 
 use tiny_skia::{
     Color, FillRule, GradientStop, LineCap, LinearGradient, Paint, Path, PathBuilder, Pixmap,
     Point, RadialGradient, Rect, Shader, SpreadMode, Stroke, Transform,
 };
 
-use super::careers::{Attire, Scene};
+use super::careers::{self, Attire, Scene};
 use crate::error::StageError;
 use crate::imaging;
+use crate::ports::ImageRequest;
 
 pub type Rgb = [u8; 3];
 
@@ -18,10 +27,36 @@ pub struct Portrait {
     pub size: u32,
     pub scene: Scene,
     pub attire: Attire,
-    pub species: String,
-    /// Pet colours, most prominent first (at least one).
-    pub palette: Vec<Rgb>,
+    pub look: Look,
+    /// Seeds the scene's small random details (skyline windows, flasks); from the analysis, so
+    /// the same photo gives the same picture.
     pub seed: u64,
+}
+
+impl Portrait {
+    /// The portrait for an image request: scene and attire from the catalogue entry when the
+    /// career is ours, else by keywords of the career's background and attire text; the person
+    /// from the analysis.
+    pub fn for_request(request: &ImageRequest) -> Portrait {
+        let (scene, attire) = careers::by_title(&request.career.job_title)
+            .filter(|c| c.attire.describe() == request.career.attire)
+            .map_or_else(
+                || {
+                    (
+                        Scene::from_text(&request.career.background),
+                        Attire::from_text(&request.career.attire),
+                    )
+                },
+                |c| (c.scene, c.attire),
+            );
+        Portrait {
+            size: request.size,
+            scene,
+            attire,
+            look: Look::from_analysis(&request.analysis),
+            seed: analysis_seed(&request.analysis),
+        }
+    }
 }
 
 /// Render the portrait as PNG bytes.
@@ -35,9 +70,11 @@ pub fn render_png(portrait: &Portrait) -> Result<Vec<u8>, StageError> {
 pub fn render(portrait: &Portrait) -> Result<Pixmap, StageError> {
     let mut canvas = Canvas::new(portrait.size, portrait.seed)?;
     draw_scene(&mut canvas, portrait.scene);
+    // A portrait lens: the background out of focus, a soft light behind the head.
+    canvas.blur(7.0);
+    canvas.radial_glow(512.0, 380.0, 420.0, [255, 250, 240], 70);
     canvas.vignette();
-    let palette = Palette::from_pet(&portrait.palette);
-    draw_figure(&mut canvas, portrait.attire, &portrait.species, &palette);
+    draw_figure(&mut canvas, portrait.attire, &portrait.look);
     Ok(canvas.pixmap)
 }
 
@@ -64,49 +101,6 @@ fn luma(c: Rgb) -> f32 {
     0.299 * f32::from(c[0]) + 0.587 * f32::from(c[1]) + 0.114 * f32::from(c[2])
 }
 
-/// The figure's colours, derived from the pet's palette.
-struct Palette {
-    fur: Rgb,
-    hair: Rgb,
-    muzzle: Rgb,
-    ear_inner: Rgb,
-    marking: Rgb,
-}
-
-impl Palette {
-    fn from_pet(colours: &[Rgb]) -> Palette {
-        let fur = colours.first().copied().unwrap_or([176, 132, 92]);
-        // The darkest and lightest pet colours give hair and muzzle; a single colour is shaded.
-        let darkest = colours
-            .iter()
-            .copied()
-            .min_by(|a, b| luma(*a).total_cmp(&luma(*b)))
-            .unwrap_or(fur);
-        let lightest = colours
-            .iter()
-            .copied()
-            .max_by(|a, b| luma(*a).total_cmp(&luma(*b)))
-            .unwrap_or(fur);
-        let hair = if luma(fur) - luma(darkest) > 25.0 {
-            darkest
-        } else {
-            shade(fur, -0.35)
-        };
-        let muzzle = if luma(lightest) - luma(fur) > 25.0 {
-            lightest
-        } else {
-            shade(fur, 0.45)
-        };
-        Palette {
-            fur,
-            hair,
-            muzzle,
-            ear_inner: mix(fur, [236, 160, 160], 0.55),
-            marking: shade(hair, -0.15),
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Canvas
 
@@ -114,6 +108,8 @@ struct Canvas {
     pixmap: Pixmap,
     /// Scale from the 1024-unit design space to pixels.
     k: f32,
+    /// A transform in design space applied before the scale (the head's tilt, the shoulders').
+    local: Transform,
     rng: SplitMix,
 }
 
@@ -155,12 +151,25 @@ impl Canvas {
         Ok(Canvas {
             pixmap,
             k: size as f32 / 1024.0,
+            local: Transform::identity(),
             rng: SplitMix(seed),
         })
     }
 
     fn transform(&self) -> Transform {
-        Transform::from_scale(self.k, self.k)
+        Transform::from_scale(self.k, self.k).pre_concat(self.local)
+    }
+
+    /// A box blur run three times (close to a Gaussian), its radius in design units so that
+    /// every size blurs alike.
+    fn blur(&mut self, radius: f32) {
+        let r = (radius * self.k).round().max(1.0) as usize;
+        let (w, h) = (self.pixmap.width() as usize, self.pixmap.height() as usize);
+        let data = self.pixmap.data_mut();
+        for _ in 0..3 {
+            box_blur_pass(data, w, h, r, true);
+            box_blur_pass(data, w, h, r, false);
+        }
     }
 
     fn fill(&mut self, path: Option<Path>, paint: &Paint) {
@@ -261,6 +270,44 @@ impl Canvas {
         let stops = vec![stop(0.0, [0, 0, 0], 0), stop(1.0, [0, 0, 0], 110)];
         let shader = radial(512.0, 470.0, 300.0, 760.0, stops);
         self.shade_rect(shader, 0.0, 0.0, 1024.0, 1024.0);
+    }
+}
+
+/// One pass of a box blur over RGBA rows (`horizontal`) or columns, edges clamped.
+fn box_blur_pass(data: &mut [u8], w: usize, h: usize, r: usize, horizontal: bool) {
+    let (lines, len) = if horizontal { (h, w) } else { (w, h) };
+    let at = |line: usize, i: usize| {
+        if horizontal {
+            (line * w + i) * 4
+        } else {
+            (i * w + line) * 4
+        }
+    };
+    let mut buffer = vec![[0u8; 4]; len];
+    let window = (2 * r + 1) as u32;
+    for line in 0..lines {
+        for (i, px) in buffer.iter_mut().enumerate() {
+            let o = at(line, i);
+            px.copy_from_slice(&data[o..o + 4]);
+        }
+        let mut sum = [0u32; 4];
+        for k in 0..=2 * r {
+            let px = buffer[k.saturating_sub(r).min(len - 1)];
+            for ch in 0..4 {
+                sum[ch] += u32::from(px[ch]);
+            }
+        }
+        for i in 0..len {
+            let o = at(line, i);
+            for ch in 0..4 {
+                data[o + ch] = (sum[ch] / window) as u8;
+            }
+            let leaving = buffer[i.saturating_sub(r)];
+            let entering = buffer[(i + r + 1).min(len - 1)];
+            for ch in 0..4 {
+                sum[ch] = sum[ch] + u32::from(entering[ch]) - u32::from(leaving[ch]);
+            }
+        }
     }
 }
 
@@ -720,26 +767,39 @@ fn sky(c: &mut Canvas) {
 // ---------------------------------------------------------------------------------------------
 // The figure
 
-fn draw_figure(c: &mut Canvas, attire: Attire, species: &str, p: &Palette) {
+/// How much the figure is enlarged about the bottom centre: a headshot's face fills more of the
+/// frame than the design space's 1:1 layout gives, and a larger face still reads at 256 px.
+const FIGURE_SCALE: f32 = 1.1;
+
+fn draw_figure(c: &mut Canvas, attire: Attire, look: &Look) {
     // Soft shadow behind the figure.
     c.radial_glow(512.0, 760.0, 420.0, [0, 0, 0], 60);
+    let zoom = Transform::from_translate(512.0, 1024.0)
+        .pre_scale(FIGURE_SCALE, FIGURE_SCALE)
+        .pre_translate(-512.0, -1024.0);
+    let shoulders = zoom.pre_concat(Transform::from_rotate_at(look.shoulder_tilt, 512.0, 1024.0));
+    let head = shoulders.pre_concat(Transform::from_rotate_at(look.head_tilt, 512.0, 660.0));
+    c.local = head;
+    person::back_hair(c, look);
+    person::neck(c, look);
+    c.local = shoulders;
     draw_body(c, attire);
-    draw_neck(c, attire, p);
-    draw_ears(c, species, p, false);
-    draw_head(c, species, p);
-    draw_ears(c, species, p, true);
     draw_collar_details(c, attire);
+    c.local = head;
+    person::head(c, look);
+    c.local = Transform::identity();
 }
 
-const HEAD_X: f32 = 512.0;
-const HEAD_Y: f32 = 430.0;
-
+/// Shoulders and chest: the trapezius slopes from the base of the neck to rounded shoulders,
+/// then the arms fall straight out of the frame.
 fn torso_path() -> Option<Path> {
     let mut pb = PathBuilder::new();
-    pb.move_to(150.0, 1024.0);
-    pb.cubic_to(150.0, 830.0, 210.0, 720.0, 400.0, 690.0);
-    pb.line_to(624.0, 690.0);
-    pb.cubic_to(814.0, 720.0, 874.0, 830.0, 874.0, 1024.0);
+    pb.move_to(96.0, 1024.0);
+    pb.cubic_to(98.0, 900.0, 130.0, 808.0, 250.0, 776.0);
+    pb.cubic_to(320.0, 758.0, 392.0, 728.0, 430.0, 690.0);
+    pb.line_to(594.0, 690.0);
+    pb.cubic_to(632.0, 728.0, 704.0, 758.0, 774.0, 776.0);
+    pb.cubic_to(894.0, 808.0, 926.0, 900.0, 928.0, 1024.0);
     pb.close();
     pb.finish()
 }
@@ -1067,14 +1127,6 @@ fn turtleneck(c: &mut Canvas, o: &Outfit) {
     }
 }
 
-fn draw_neck(c: &mut Canvas, attire: Attire, p: &Palette) {
-    if attire == Attire::Turtleneck {
-        return;
-    }
-    c.round_rect(454.0, 560.0, 116.0, 150.0, 40.0, shade(p.fur, -0.12));
-    c.oval(512.0, 690.0, 60.0, 22.0, shade(p.fur, -0.2));
-}
-
 fn draw_collar_details(c: &mut Canvas, attire: Attire) {
     if matches!(
         attire,
@@ -1091,260 +1143,158 @@ fn draw_collar_details(c: &mut Canvas, attire: Attire) {
     }
 }
 
-fn ear_style(species: &str) -> EarStyle {
-    match species {
-        "dog" | "puppy" => EarStyle::Floppy,
-        "rabbit" | "bunny" => EarStyle::Long,
-        "hamster" | "guinea pig" | "mouse" | "rat" | "bear" => EarStyle::Round,
-        "bird" | "parrot" | "budgie" | "canary" | "fish" | "turtle" | "lizard" | "snake" => {
-            EarStyle::None
-        }
-        _ => EarStyle::Pointed,
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum EarStyle {
-    Pointed,
-    Floppy,
-    Long,
-    Round,
-    None,
-}
-
-/// Ears are drawn in two passes: behind the head (`front == false`) for pointed/long/round ears,
-/// in front of it for floppy ones that hang over the sides.
-fn draw_ears(c: &mut Canvas, species: &str, p: &Palette, front: bool) {
-    let style = ear_style(species);
-    match (style, front) {
-        (EarStyle::Pointed, false) => {
-            for side in [-1.0f32, 1.0] {
-                let bx = HEAD_X + side * 120.0;
-                c.polygon(
-                    &[
-                        (bx - side * 70.0, HEAD_Y - 120.0),
-                        (bx + side * 40.0, HEAD_Y - 330.0),
-                        (bx + side * 70.0, HEAD_Y - 60.0),
-                    ],
-                    p.hair,
-                );
-                c.polygon(
-                    &[
-                        (bx - side * 30.0, HEAD_Y - 130.0),
-                        (bx + side * 32.0, HEAD_Y - 280.0),
-                        (bx + side * 44.0, HEAD_Y - 110.0),
-                    ],
-                    p.ear_inner,
-                );
-            }
-        }
-        (EarStyle::Long, false) => {
-            for side in [-1.0f32, 1.0] {
-                let bx = HEAD_X + side * 80.0;
-                c.oval(bx + side * 20.0, HEAD_Y - 300.0, 50.0, 170.0, p.hair);
-                c.oval(bx + side * 20.0, HEAD_Y - 290.0, 26.0, 130.0, p.ear_inner);
-            }
-        }
-        (EarStyle::Round, false) => {
-            for side in [-1.0f32, 1.0] {
-                c.circle(HEAD_X + side * 140.0, HEAD_Y - 150.0, 66.0, p.hair);
-                c.circle(HEAD_X + side * 140.0, HEAD_Y - 150.0, 38.0, p.ear_inner);
-            }
-        }
-        (EarStyle::Floppy, true) => {
-            for side in [-1.0f32, 1.0] {
-                let x = HEAD_X + side * 175.0;
-                let mut pb = PathBuilder::new();
-                pb.move_to(x - side * 40.0, HEAD_Y - 150.0);
-                pb.cubic_to(
-                    x + side * 70.0,
-                    HEAD_Y - 170.0,
-                    x + side * 90.0,
-                    HEAD_Y + 60.0,
-                    x + side * 30.0,
-                    HEAD_Y + 140.0,
-                );
-                pb.cubic_to(
-                    x - side * 10.0,
-                    HEAD_Y + 170.0,
-                    x - side * 50.0,
-                    HEAD_Y + 120.0,
-                    x - side * 40.0,
-                    HEAD_Y + 40.0,
-                );
-                pb.close();
-                c.fill_rgb(pb.finish(), p.hair);
-            }
-        }
-        _ => {}
-    }
-}
-
-fn draw_head(c: &mut Canvas, species: &str, p: &Palette) {
-    // Face shape and shading.
-    c.oval(HEAD_X, HEAD_Y, 170.0, 190.0, p.fur);
-    c.radial_glow(HEAD_X - 50.0, HEAD_Y - 70.0, 180.0, [255, 255, 255], 40);
-    // Hair: a swept fringe in the darker pet colour.
-    let mut pb = PathBuilder::new();
-    pb.move_to(HEAD_X - 172.0, HEAD_Y - 10.0);
-    pb.cubic_to(
-        HEAD_X - 190.0,
-        HEAD_Y - 200.0,
-        HEAD_X - 40.0,
-        HEAD_Y - 250.0,
-        HEAD_X + 60.0,
-        HEAD_Y - 200.0,
-    );
-    pb.cubic_to(
-        HEAD_X + 160.0,
-        HEAD_Y - 180.0,
-        HEAD_X + 190.0,
-        HEAD_Y - 90.0,
-        HEAD_X + 172.0,
-        HEAD_Y - 10.0,
-    );
-    pb.cubic_to(
-        HEAD_X + 130.0,
-        HEAD_Y - 110.0,
-        HEAD_X + 40.0,
-        HEAD_Y - 120.0,
-        HEAD_X - 20.0,
-        HEAD_Y - 90.0,
-    );
-    pb.cubic_to(
-        HEAD_X - 80.0,
-        HEAD_Y - 130.0,
-        HEAD_X - 150.0,
-        HEAD_Y - 90.0,
-        HEAD_X - 172.0,
-        HEAD_Y - 10.0,
-    );
-    pb.close();
-    c.fill_rgb(pb.finish(), p.hair);
-    // Forehead markings (tabby-like stripes) when the pet has a distinct second colour.
-    for dx in [-34.0f32, 0.0, 34.0] {
-        c.line(
-            HEAD_X + dx,
-            HEAD_Y - 86.0,
-            HEAD_X + dx * 0.8,
-            HEAD_Y - 46.0,
-            p.marking,
-            120,
-            10.0,
-        );
-    }
-    // Muzzle.
-    c.oval(HEAD_X, HEAD_Y + 92.0, 96.0, 70.0, p.muzzle);
-    // Eyes.
-    for side in [-1.0f32, 1.0] {
-        let ex = HEAD_X + side * 64.0;
-        let ey = HEAD_Y + 6.0;
-        c.oval(ex, ey, 30.0, 26.0, [252, 252, 248]);
-        c.circle(ex + 3.0, ey + 2.0, 18.0, iris_colour(p));
-        c.circle(ex + 3.0, ey + 2.0, 9.0, [24, 20, 20]);
-        c.circle(ex + 10.0, ey - 6.0, 5.0, [255, 255, 255]);
-        // Brows.
-        c.line(
-            ex - side * 24.0,
-            ey - 52.0,
-            ex + side * 26.0,
-            ey - 44.0,
-            shade(p.hair, -0.3),
-            255,
-            8.0,
-        );
-    }
-    // Nose and smile.
-    let nose = if luma(p.muzzle) > 150.0 {
-        [70, 46, 46]
-    } else {
-        [232, 150, 150]
-    };
-    let mut pb = PathBuilder::new();
-    pb.move_to(HEAD_X - 22.0, HEAD_Y + 62.0);
-    pb.quad_to(HEAD_X, HEAD_Y + 56.0, HEAD_X + 22.0, HEAD_Y + 62.0);
-    pb.quad_to(HEAD_X + 4.0, HEAD_Y + 92.0, HEAD_X, HEAD_Y + 92.0);
-    pb.quad_to(HEAD_X - 4.0, HEAD_Y + 92.0, HEAD_X - 22.0, HEAD_Y + 62.0);
-    pb.close();
-    c.fill_rgb(pb.finish(), nose);
-    let mut pb = PathBuilder::new();
-    pb.move_to(HEAD_X - 44.0, HEAD_Y + 112.0);
-    pb.quad_to(HEAD_X - 22.0, HEAD_Y + 134.0, HEAD_X, HEAD_Y + 112.0);
-    pb.quad_to(HEAD_X + 22.0, HEAD_Y + 134.0, HEAD_X + 44.0, HEAD_Y + 112.0);
-    c.stroke(pb.finish(), [60, 40, 40], 255, 6.0);
-    c.line(
-        HEAD_X,
-        HEAD_Y + 92.0,
-        HEAD_X,
-        HEAD_Y + 112.0,
-        [60, 40, 40],
-        255,
-        5.0,
-    );
-    // Cheeks.
-    c.circle_alpha(HEAD_X - 110.0, HEAD_Y + 70.0, 26.0, [240, 130, 130], 70);
-    c.circle_alpha(HEAD_X + 110.0, HEAD_Y + 70.0, 26.0, [240, 130, 130], 70);
-    if ear_style(species) == EarStyle::Pointed {
-        for side in [-1.0f32, 1.0] {
-            for (dy, tilt) in [(80.0f32, -10.0f32), (100.0, 4.0)] {
-                c.line(
-                    HEAD_X + side * 70.0,
-                    HEAD_Y + dy,
-                    HEAD_X + side * 190.0,
-                    HEAD_Y + dy + tilt,
-                    shade(p.muzzle, 0.4),
-                    200,
-                    3.0,
-                );
-            }
-        }
-    }
-}
-
-/// Eyes in a colour that contrasts with the fur: green for warm coats, amber for cool ones.
-fn iris_colour(p: &Palette) -> Rgb {
-    if p.fur[0] > p.fur[2] {
-        [110, 150, 60]
-    } else {
-        [190, 130, 40]
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::look::sample_analysis;
     use super::*;
 
+    const SCENES: [Scene; 12] = [
+        Scene::CornerOffice,
+        Scene::Laboratory,
+        Scene::CodingDesk,
+        Scene::ArtStudio,
+        Scene::Kitchen,
+        Scene::Clinic,
+        Scene::Classroom,
+        Scene::Library,
+        Scene::Workshop,
+        Scene::Greenhouse,
+        Scene::Stage,
+        Scene::Sky,
+    ];
+    const ATTIRES: [Attire; 11] = [
+        Attire::NavySuit,
+        Attire::CharcoalSuit,
+        Attire::Blazer,
+        Attire::LabCoat,
+        Attire::Hoodie,
+        Attire::Cardigan,
+        Attire::ChefWhites,
+        Attire::Scrubs,
+        Attire::WorkApron,
+        Attire::PilotUniform,
+        Attire::Turtleneck,
+    ];
+
+    fn portrait(size: u32, scene: Scene, attire: Attire, species: &str) -> Portrait {
+        let analysis = sample_analysis(species, "unknown", &["#b48250", "#3c281e"]);
+        Portrait {
+            size,
+            scene,
+            attire,
+            look: Look::from_analysis(&analysis),
+            seed: analysis_seed(&analysis),
+        }
+    }
+
     #[test]
-    fn renders_every_scene_and_attire() {
-        let scenes = [
-            Scene::CornerOffice,
-            Scene::Laboratory,
-            Scene::CodingDesk,
-            Scene::ArtStudio,
-            Scene::Kitchen,
-            Scene::Clinic,
-            Scene::Classroom,
-            Scene::Library,
-            Scene::Workshop,
-            Scene::Greenhouse,
-            Scene::Stage,
-            Scene::Sky,
-        ];
-        for (i, scene) in scenes.into_iter().enumerate() {
-            let portrait = Portrait {
-                size: 256,
-                scene,
-                attire: Attire::LabCoat,
-                species: ["cat", "dog", "rabbit", "unknown"][i % 4].into(),
-                palette: vec![[180, 130, 80], [60, 40, 30]],
-                seed: i as u64,
-            };
-            let pixmap = render(&portrait).unwrap_or_else(|e| panic!("{e}"));
-            // Opaque everywhere (every scene paints the whole canvas).
+    fn renders_every_scene_and_attire_opaque() {
+        for (i, scene) in SCENES.into_iter().enumerate() {
+            let species = ["cat", "dog", "rabbit", "bird", "fish", "other_animal"][i % 6];
+            let pixmap = render(&portrait(256, scene, ATTIRES[i % ATTIRES.len()], species))
+                .unwrap_or_else(|e| panic!("{e}"));
             assert!(
                 pixmap.pixels().iter().all(|p| p.alpha() == 255),
                 "{scene:?} left transparent pixels"
             );
         }
+        for attire in ATTIRES {
+            render(&portrait(128, Scene::Clinic, attire, "dog")).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    /// The 256 px render and the 1024 px render brought down to 256 px are one picture (mean
+    /// difference of a few levels: only anti-aliasing differs).
+    #[test]
+    fn every_size_draws_the_same_picture() {
+        let small = render(&portrait(256, Scene::Library, Attire::Cardigan, "cat")).unwrap();
+        let large = render(&portrait(1024, Scene::Library, Attire::Cardigan, "cat")).unwrap();
+        let mut total = 0u64;
+        for y in 0..256u32 {
+            for x in 0..256u32 {
+                let mut sum = [0u32; 3];
+                for dy in 0..4 {
+                    for dx in 0..4 {
+                        let p = large.pixel(x * 4 + dx, y * 4 + dy).unwrap();
+                        sum[0] += u32::from(p.red());
+                        sum[1] += u32::from(p.green());
+                        sum[2] += u32::from(p.blue());
+                    }
+                }
+                let q = small.pixel(x, y).unwrap();
+                total += u64::from((sum[0] / 16).abs_diff(u32::from(q.red())))
+                    + u64::from((sum[1] / 16).abs_diff(u32::from(q.green())))
+                    + u64::from((sum[2] / 16).abs_diff(u32::from(q.blue())));
+            }
+        }
+        let mean = total as f64 / (256.0 * 256.0 * 3.0);
+        assert!(mean < 6.0, "mean difference {mean}");
+    }
+
+    #[test]
+    fn the_same_analysis_draws_the_same_png() {
+        let a = render_png(&portrait(256, Scene::Stage, Attire::Blazer, "dog")).unwrap();
+        let b = render_png(&portrait(256, Scene::Stage, Attire::Blazer, "dog")).unwrap();
+        assert!(a == b);
+    }
+
+    /// Pets that differ in species, breed, coat, expression, posture and scores give people who
+    /// differ in face, hair, eyes, skin and pose: over 24 analyses, every feature takes several
+    /// values and almost every person is unique.
+    #[test]
+    fn different_analyses_give_varied_people() {
+        use crate::personality::{DIMENSION_COUNT, Personality};
+        use std::collections::BTreeSet;
+        let species = ["cat", "dog", "rabbit", "bird", "horse", "other_animal"];
+        let expressions = [
+            "alert and attentive",
+            "soft and friendly",
+            "intense and serious",
+            "pensive",
+            "calm and curious",
+        ];
+        let postures = [
+            "centred close-up, facing the camera",
+            "off-centre, turned slightly away",
+            "relaxed, sprawled across the frame",
+        ];
+        let palettes = [
+            ["#1a1a1a", "#d8d0c0"],
+            ["#c0702e", "#f0d8b0"],
+            ["#e8dcc8", "#4a3a30"],
+            ["#8a7050", "#2a2018"],
+            ["#f4f4f0", "#999999"],
+            ["#6a5440", "#6a5440"],
+        ];
+        let mut looks = Vec::new();
+        for i in 0..24usize {
+            let mut a = sample_analysis(species[i % 6], "mixed", &palettes[(i / 2) % 6]);
+            a.expression = expressions[i % 5].into();
+            a.posture = postures[i % 3].into();
+            let mut scores = [50u8; DIMENSION_COUNT];
+            for (d, s) in scores.iter_mut().enumerate() {
+                *s = (20 + (d * 7 + i * 13) % 61) as u8;
+            }
+            a.personality = Personality::from_scores(scores);
+            looks.push(Look::from_analysis(&a));
+        }
+        let count =
+            |f: &dyn Fn(&Look) -> String| looks.iter().map(f).collect::<BTreeSet<_>>().len();
+        assert!(count(&|l| format!("{:?}", l.face)) >= 3);
+        assert!(count(&|l| format!("{:?}", l.style)) >= 4);
+        assert!(count(&|l| format!("{:?}", l.texture)) >= 2);
+        assert!(count(&|l| format!("{:?}", l.hair)) >= 5);
+        assert!(count(&|l| format!("{:?}", l.skin)) >= 4);
+        assert!(count(&|l| format!("{:?}", l.eyes)) >= 3);
+        assert!(count(&|l| format!("{:.1}", l.smile)) >= 3);
+        assert!(count(&|l| format!("{:.0}", l.head_tilt)) >= 3);
+        assert!(count(&|l| format!("{l:?}")) >= 23);
+    }
+
+    #[test]
+    fn different_pets_give_different_people() {
+        let a = sample_analysis("cat", "unknown", &["#202020"]);
+        let b = sample_analysis("dog", "golden retriever", &["#d0a060", "#f0e0c0"]);
+        assert_ne!(Look::from_analysis(&a), Look::from_analysis(&b));
     }
 }

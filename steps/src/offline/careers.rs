@@ -108,6 +108,25 @@ impl Scene {
         }
     }
 
+    /// Where the person is, as a phrase with its own preposition ("on a stage", "at a desk"):
+    /// what a sentence needs after "another day".
+    pub fn locative(self) -> &'static str {
+        match self {
+            Scene::CornerOffice => "in a corner office high above the city",
+            Scene::Laboratory => "in a bright laboratory",
+            Scene::CodingDesk => "at a desk with two monitors full of code",
+            Scene::ArtStudio => "in a sunlit art studio",
+            Scene::Kitchen => "in a professional kitchen",
+            Scene::Clinic => "in a calm clinic",
+            Scene::Classroom => "in a classroom",
+            Scene::Library => "among tall bookshelves",
+            Scene::Workshop => "in a workshop full of tools",
+            Scene::Greenhouse => "in a greenhouse full of plants",
+            Scene::Stage => "on a stage under warm spotlights",
+            Scene::Sky => "on an airfield under an open sky",
+        }
+    }
+
     /// Parse the text back by keyword, as [`Attire::from_text`] does.
     pub fn from_text(text: &str) -> Scene {
         first_keyword(text, SCENE_KEYWORDS, Scene::CornerOffice)
@@ -254,7 +273,7 @@ pub const CATALOGUE: &[Career] = &[
     career!(
         "Software Engineer",
         "Technology",
-        "focused, heads-down",
+        "focused and heads-down",
         Hoodie,
         CodingDesk,
         ["focus", "analytical_thinking", "curiosity", "independence"],
@@ -264,7 +283,7 @@ pub const CATALOGUE: &[Career] = &[
     career!(
         "Site Reliability Engineer",
         "Technology",
-        "calm under pressure",
+        "calm and unflappable",
         Hoodie,
         CodingDesk,
         ["calmness", "alertness", "reliability", "resilience"],
@@ -459,7 +478,7 @@ pub const CATALOGUE: &[Career] = &[
     career!(
         "Marine Biologist",
         "Science",
-        "adventurous field researcher",
+        "adventurous and hands-on",
         LabCoat,
         Laboratory,
         ["adventurousness", "curiosity", "resilience", "empathy"],
@@ -534,7 +553,7 @@ pub const CATALOGUE: &[Career] = &[
     career!(
         "Therapist",
         "Healthcare",
-        "attentive listener",
+        "attentive and unhurried",
         Cardigan,
         Clinic,
         ["empathy", "patience", "wisdom", "serenity"],
@@ -714,7 +733,7 @@ pub const CATALOGUE: &[Career] = &[
     career!(
         "Stand-up Comedian",
         "Entertainment",
-        "quick-witted performer",
+        "quick-witted and fearless",
         Blazer,
         Stage,
         ["humor", "wit", "charisma", "spontaneity"],
@@ -779,7 +798,7 @@ pub const CATALOGUE: &[Career] = &[
     career!(
         "Mechanical Engineer",
         "Manufacturing",
-        "hands-on problem solver",
+        "hands-on and practical",
         WorkApron,
         Workshop,
         [
@@ -794,7 +813,7 @@ pub const CATALOGUE: &[Career] = &[
     career!(
         "Carpenter",
         "Construction",
-        "patient craftsperson",
+        "patient and meticulous",
         WorkApron,
         Workshop,
         [
@@ -889,7 +908,7 @@ pub const CATALOGUE: &[Career] = &[
     career!(
         "Personal Trainer",
         "Wellness",
-        "energetic motivator",
+        "energetic and motivating",
         Hoodie,
         Greenhouse,
         ["energy", "enthusiasm", "discipline", "friendliness"],
@@ -904,7 +923,7 @@ pub const CATALOGUE: &[Career] = &[
     career!(
         "Community Manager",
         "Technology",
-        "warm connector",
+        "warm and welcoming",
         Hoodie,
         CodingDesk,
         ["sociability", "friendliness", "affection", "humor"],
@@ -932,6 +951,143 @@ pub const CATALOGUE: &[Career] = &[
         ]
     ),
 ];
+
+/// Careers grouped by the kind of working life they lead: the identity's templates (early
+/// roles, places, ambitions) are written per family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CareerFamily {
+    Business,
+    Technology,
+    Creative,
+    Science,
+    Care,
+    Learning,
+    Hospitality,
+    Performance,
+    Service,
+    Craft,
+}
+
+impl CareerFamily {
+    pub const ALL: [CareerFamily; 10] = [
+        CareerFamily::Business,
+        CareerFamily::Technology,
+        CareerFamily::Creative,
+        CareerFamily::Science,
+        CareerFamily::Care,
+        CareerFamily::Learning,
+        CareerFamily::Hospitality,
+        CareerFamily::Performance,
+        CareerFamily::Service,
+        CareerFamily::Craft,
+    ];
+
+    /// The family of a catalogue title (`None` for a title that is not ours).
+    pub fn of_title(title: &str) -> Option<CareerFamily> {
+        use CareerFamily::*;
+        Some(match title {
+            "Chief Executive Officer"
+            | "Management Consultant"
+            | "Investment Banker"
+            | "Corporate Lawyer"
+            | "Chief Financial Officer"
+            | "Actuary"
+            | "Sales Director"
+            | "Public Relations Manager" => Business,
+            "Software Engineer"
+            | "Site Reliability Engineer"
+            | "Data Scientist"
+            | "Cybersecurity Analyst"
+            | "Startup Founder"
+            | "Product Manager"
+            | "Community Manager"
+            | "Robotics Engineer" => Technology,
+            "UX Designer"
+            | "Creative Director"
+            | "Illustrator"
+            | "Architect"
+            | "Fashion Designer"
+            | "Novelist"
+            | "Landscape Architect" => Creative,
+            "Research Scientist" | "Chemist" | "Marine Biologist" | "Astrophysicist"
+            | "Botanist" => Science,
+            "Veterinarian" | "Surgeon" | "Paediatric Nurse" | "Therapist" | "Yoga Instructor"
+            | "Personal Trainer" => Care,
+            "Primary School Teacher"
+            | "University Professor"
+            | "Librarian"
+            | "Historian"
+            | "Investigative Journalist" => Learning,
+            "Executive Chef" | "Pastry Chef" | "Hotel General Manager" | "Event Planner" => {
+                Hospitality
+            }
+            "Stand-up Comedian" | "Orchestra Conductor" => Performance,
+            "Diplomat" | "Airline Captain" | "Search and Rescue Pilot" | "Head of Security" => {
+                Service
+            }
+            "Mechanical Engineer" | "Carpenter" => Craft,
+            _ => return None,
+        })
+    }
+
+    /// The family of any career: by title when it is ours, else by words of its industry.
+    pub fn of(title: &str, industry: &str) -> CareerFamily {
+        CareerFamily::of_title(title).unwrap_or_else(|| {
+            first_keyword(
+                industry,
+                &[
+                    ("tech", CareerFamily::Technology),
+                    ("software", CareerFamily::Technology),
+                    ("science", CareerFamily::Science),
+                    ("research", CareerFamily::Science),
+                    ("health", CareerFamily::Care),
+                    ("care", CareerFamily::Care),
+                    ("educat", CareerFamily::Learning),
+                    ("academ", CareerFamily::Learning),
+                    ("media", CareerFamily::Learning),
+                    ("hospitality", CareerFamily::Hospitality),
+                    ("food", CareerFamily::Hospitality),
+                    ("art", CareerFamily::Creative),
+                    ("design", CareerFamily::Creative),
+                    ("entertain", CareerFamily::Performance),
+                    ("govern", CareerFamily::Service),
+                    ("public", CareerFamily::Service),
+                    ("manufactur", CareerFamily::Craft),
+                    ("construct", CareerFamily::Craft),
+                ],
+                CareerFamily::Business,
+            )
+        })
+    }
+}
+
+/// Titles that already say the person leads: never an entry-level or mid-level one.
+const LEADING_TITLES: &[&str] = &[
+    "Chief Executive Officer",
+    "Chief Financial Officer",
+    "Creative Director",
+    "Sales Director",
+    "Head of Security",
+    "Hotel General Manager",
+    "Executive Chef",
+    "Airline Captain",
+    "Orchestra Conductor",
+];
+
+/// Whether a title names a leader by itself ("Chief …", "Head of …", "… Director", a captain).
+pub fn is_leading_title(title: &str) -> bool {
+    LEADING_TITLES.contains(&title)
+}
+
+/// The industry after "in": lower case, with the article the few that need one take
+/// ("in the public sector", "in the performing arts").
+pub fn industry_phrase(industry: &str) -> String {
+    let lower = industry.to_lowercase();
+    match lower.as_str() {
+        "public sector" | "performing arts" => format!("the {lower}"),
+        _ => lower,
+    }
+}
 
 /// The catalogue entry for a title, if it is one of ours.
 pub fn by_title(title: &str) -> Option<&'static Career> {
@@ -989,9 +1145,15 @@ pub fn confidence(best: f64, runner_up: f64) -> f64 {
     (0.8 * fit + 0.2 * margin).clamp(0.0, 1.0)
 }
 
-/// Seniority from the pet's leadership score.
-pub fn seniority(personality: &Personality) -> Seniority {
-    Seniority::from_leadership(personality.leadership_score())
+/// Seniority from the pet's seniority score (`Personality::seniority_score`: the leadership
+/// traits against the pet's own average); a title that names a leader is at least senior.
+pub fn seniority(personality: &Personality, title: &str) -> Seniority {
+    let level = Seniority::from_leadership(personality.seniority_score());
+    if is_leading_title(title) && matches!(level, Seniority::EntryLevel | Seniority::MidLevel) {
+        Seniority::Senior
+    } else {
+        level
+    }
 }
 
 #[cfg(test)]

@@ -85,6 +85,8 @@ fn analysis_from(stats: &PhotoStats, species_hint: Option<&str>) -> PetAnalysis 
             .map(|c| format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2]))
             .collect(),
         model: MODEL.to_string(),
+        confidence: None,
+        alternatives: Vec::new(),
     }
 }
 
@@ -95,7 +97,7 @@ pub fn career_for(analysis: &PetAnalysis) -> CareerProfile {
     let runner_up = ranked.get(1).map_or(-1.0, |r| r.1);
     CareerProfile {
         job_title: best.title.to_string(),
-        seniority: careers::seniority(&analysis.personality),
+        seniority: careers::seniority(&analysis.personality, best.title),
         industry: best.industry.to_string(),
         work_style: best.work_style.to_string(),
         attire: best.attire.describe().to_string(),
@@ -106,42 +108,9 @@ pub fn career_for(analysis: &PetAnalysis) -> CareerProfile {
     }
 }
 
-fn parse_hex(colour: &str) -> Option<[u8; 3]> {
-    let hex = colour.strip_prefix('#')?;
-    if hex.len() != 6 {
-        return None;
-    }
-    let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
-    Some([byte(0)?, byte(2)?, byte(4)?])
-}
-
-/// The portrait for an image request: scene and attire from the catalogue entry when the career
-/// is ours, else by keywords of the career's background and attire text.
+/// The portrait for an image request (see [`avatar::Portrait::for_request`]).
 pub fn portrait_for(request: &ImageRequest) -> avatar::Portrait {
-    let (scene, attire) = careers::by_title(&request.career.job_title)
-        .filter(|c| c.attire.describe() == request.career.attire)
-        .map_or_else(
-            || {
-                (
-                    careers::Scene::from_text(&request.career.background),
-                    careers::Attire::from_text(&request.career.attire),
-                )
-            },
-            |c| (c.scene, c.attire),
-        );
-    avatar::Portrait {
-        size: request.size,
-        scene,
-        attire,
-        species: request.analysis.species.clone(),
-        palette: request
-            .analysis
-            .palette
-            .iter()
-            .filter_map(|c| parse_hex(c))
-            .collect(),
-        seed: request.seed,
-    }
+    avatar::Portrait::for_request(request)
 }
 
 #[async_trait]

@@ -30,17 +30,29 @@ export function buildPetavatar() {
   throw new Error("cargo build -p petavatar reported no petavatar executable");
 }
 
-/// Starts `petavatar serve --port 0` (the OS picks a free loopback port) on a fresh temp data
-/// folder and waits for its "listening on" line; the first start prints the API key on stderr.
-export async function startServer(binary, { timeoutMs = 60_000 } = {}) {
+/// How long a helper may take to come up on a busy machine (six engineers, two cores); only a
+/// broken one takes this long.
+export const START_TIMEOUT_MS = 120_000;
+
+/// Starts `petavatar serve --port 0` (the server binds a port the OS picks, so nothing can
+/// take it first, and prints it) on a fresh temp data folder, waits for its "listening on"
+/// line, then until it answers `GET /openapi.json`; the first start prints the API key on
+/// stderr. The server is killed by pid when the test process exits, whatever the outcome.
+/// `stageDelayMs` pauses before each stage (`--stage-delay-ms`), so that a poller sees every
+/// stage run, RecordResult and both Parallel branches included.
+export async function startServer(binary, { timeoutMs = START_TIMEOUT_MS, stageDelayMs = 0 } = {}) {
   const data = mkdtempSync(path.join(tmpdir(), "petavatar-browser-"));
   const logPath = path.join(data, "server.log");
   const log = createWriteStream(logPath);
-  const child = spawn(binary, ["serve", "--port", "0", "--data", path.join(data, "data")], {
+  const child = spawn(binary, ["serve", "--port", "0", "--data", path.join(data, "data"), "--stage-delay-ms", String(stageDelayMs)], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "info" },
   });
   child.stdout.pipe(log, { end: false });
+  // A test process that ends without calling stop() (an exception in a hook, process.exit)
+  // still takes its server with it.
+  const killOnExit = () => child.kill("SIGKILL");
+  process.once("exit", killOnExit);
   const server = {
     child,
     data,
@@ -54,6 +66,7 @@ export async function startServer(binary, { timeoutMs = 60_000 } = {}) {
         child.kill("SIGKILL");
         await exited;
       }
+      process.off("exit", killOnExit);
       log.end();
     },
     cleanup() {
@@ -87,5 +100,28 @@ export async function startServer(binary, { timeoutMs = 60_000 } = {}) {
       }
     });
   });
+  await waitUntilAnswers(`${server.base}/openapi.json`, timeoutMs);
   return server;
+}
+
+/// Polls `url` until it answers 200, with a short backoff, for at most `timeoutMs`: a port
+/// that is bound is not yet one that serves, and a refused or reset connection of a server
+/// still warming up is retried rather than taken as a failure.
+export async function waitUntilAnswers(url, timeoutMs = START_TIMEOUT_MS) {
+  const deadline = Date.now() + timeoutMs;
+  let backoff = 20;
+  let last;
+  for (;;) {
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+      await response.arrayBuffer();
+      if (response.status === 200) return;
+      last = `status ${response.status}`;
+    } catch (e) {
+      last = String(e.cause ?? e);
+    }
+    if (Date.now() >= deadline) throw new Error(`${url} did not answer within ${timeoutMs} ms (last: ${last})`);
+    await new Promise((resolve) => setTimeout(resolve, backoff));
+    backoff = Math.min(backoff * 2, 500);
+  }
 }

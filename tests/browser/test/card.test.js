@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
 
-import { ARTIFACTS, CHELSEA, REPO_ROOT, buildPetavatar, startServer } from "../lib/petavatar.js";
+import { ARTIFACTS, CHELSEA, REPO_ROOT, START_TIMEOUT_MS, buildPetavatar, startServer } from "../lib/petavatar.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 // Without the background-networking flags Chromium keeps dialling out, and this machine's
@@ -22,12 +22,14 @@ const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 const JOB_TIMEOUT_MS = 120_000;
+const STAGE_DELAY_MS = 1_200;
 
 let server;
 let browser;
 let context;
 let page;
 const pageErrors = [];
+const statusBodies = [];
 let failed = false;
 
 /// Marks the run failed (so the server log is kept) and rethrows.
@@ -46,11 +48,36 @@ before(async () => {
   failed = true; // until the server and the browser are up
   mkdirSync(ARTIFACTS, { recursive: true });
   const binary = buildPetavatar();
-  server = await startServer(binary);
+  // A pause before each stage long enough for the page's 500 ms polls to see every stage run.
+  server = await startServer(binary, { stageDelayMs: STAGE_DELAY_MS });
   // playwright's launch() gives Chromium a new empty --user-data-dir of its own.
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+  // launch() returns once Chromium answers over its DevTools pipe; on a busy machine that can
+  // take longer than playwright's 30 s default, and so can a page's waits.
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, timeout: START_TIMEOUT_MS });
   context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+  context.setDefaultTimeout(START_TIMEOUT_MS);
   page = await context.newPage();
+  // Every state the stage list is drawn in, recorded in the page as it changes (a
+  // MutationObserver), to compare with every /status answer the page received.
+  await page.addInitScript(() => {
+    window.__stageSnapshots = [];
+    const record = () => {
+      const list = document.getElementById("stage-list");
+      if (!list) return;
+      const snapshot = [...list.children].map((li) => [li.dataset.stage, li.className || "pending"]);
+      const last = window.__stageSnapshots.at(-1);
+      if (JSON.stringify(last) !== JSON.stringify(snapshot)) window.__stageSnapshots.push(snapshot);
+    };
+    document.addEventListener("DOMContentLoaded", () => {
+      // Only the upload page has a stage list (the init script runs on every page).
+      const list = document.getElementById("stage-list");
+      if (list) new MutationObserver(record).observe(list, { attributes: true, subtree: true });
+    });
+  });
+  page.on("response", async (r) => {
+    if (!/\/status\/[0-9a-f-]+$/.test(new URL(r.url()).pathname) || r.status() !== 200) return;
+    statusBodies.push(await r.json().catch(() => null));
+  });
   page.on("pageerror", (e) => pageErrors.push(String(e)));
   page.on("console", (m) => {
     // A failed load is recorded with its URL by the "response" listener below; the one this
@@ -112,7 +139,31 @@ test("a photo uploaded through the page becomes an identity card", guarded(async
   assert.match(await page.locator("#status").textContent(), /^completed\b/);
   assert.equal(await page.locator("#progress").evaluate((p) => p.value), 100);
   const stageClasses = await page.locator("#stage-list li").evaluateAll((lis) => lis.map((li) => li.className));
-  assert.ok(stageClasses.length >= 5 && stageClasses.every((c) => c === "done"), `stages: ${stageClasses}`);
+  assert.ok(stageClasses.length === 6 && stageClasses.every((c) => c === "done"), `stages: ${stageClasses}`);
+
+  // The stage list follows /status exactly: the distinct lists /status answered, in order, are
+  // the distinct lists the page drew, in order.
+  const answered = [];
+  for (const body of statusBodies) {
+    const list = body.stages.map((s) => [s.name, s.state]);
+    if (JSON.stringify(answered.at(-1)) !== JSON.stringify(list)) answered.push(list);
+  }
+  const drawn = (await page.evaluate(() => window.__stageSnapshots)).filter(
+    (snapshot) => snapshot.some(([, state]) => state !== "pending"),
+  );
+  assert.deepEqual(drawn, answered.filter((list) => list.some(([, state]) => state !== "pending")));
+  // Every stage was seen running, the two Parallel branches at the same time, and progress
+  // never went back.
+  const running = (list) => list.filter(([, state]) => state === "running").map(([name]) => name);
+  for (const stage of ["validate_image", "analyze_pet", "map_career", "record_result"]) {
+    assert.ok(answered.some((list) => running(list).includes(stage)), `never saw ${stage} running: ${JSON.stringify(answered)}`);
+  }
+  assert.ok(
+    answered.some((list) => running(list).includes("generate_avatar") && running(list).includes("write_identity")),
+    `never saw both Parallel branches running: ${JSON.stringify(answered)}`,
+  );
+  const progress = statusBodies.map((b) => b.progress);
+  assert.deepEqual(progress, [...progress].sort((a, b) => a - b), `progress went back: ${progress}`);
 
   const name = (await page.locator("#identity-name").textContent()).trim();
   const title = (await page.locator("#identity-title").textContent()).trim();
@@ -142,6 +193,14 @@ test("a photo uploaded through the page becomes an identity card", guarded(async
   assert.ok(image.naturalWidth > 0, `avatar did not load: ${JSON.stringify(image)}`);
   assert.ok(image.naturalHeight > 0);
   assert.match(image.src, /\/local\/download\?/);
+  // Every size is offered, each a working signed URL of a PNG of that size.
+  assert.deepEqual(results.avatars.map((a) => a.size), [1024, 512, 256]);
+  const sizeLinks = await page.locator("#avatar-sizes a").evaluateAll((as) => as.map((a) => [Number(a.dataset.size), a.href]));
+  assert.deepEqual(sizeLinks.map(([size]) => size), [1024, 512, 256]);
+  for (const [size, href] of sizeLinks) {
+    const png = Buffer.from(await (await fetch(href)).arrayBuffer());
+    assert.equal(png.readUInt32BE(16), size, `the ${size} px link gives a ${png.readUInt32BE(16)} px image`);
+  }
 
   await page.screenshot({ path: path.join(ARTIFACTS, "card.png"), fullPage: true });
   assert.deepEqual(pageErrors, []);
