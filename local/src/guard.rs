@@ -128,7 +128,8 @@ fn inline_scripts(page: &str) -> Vec<&str> {
 /// A Content-Security-Policy for `pages`: scripts only from this server or inline blocks of
 /// these very pages (by SHA-256, computed from the pages at start, so a page edit needs no
 /// policy edit), styles from here or inline (the pages and their SVG use style attributes),
-/// images from here or `data:`/`blob:` (the photo's preview), fetches to this server, no
+/// images from here or `data:`/`blob:` (the photo's preview), and, like fetches, from the
+/// listen address the signed URLs name (the page may be open as `localhost`), fetches to this server, no
 /// frames, no plugins, no foreign form targets.
 pub fn content_security_policy(pages: &[&str], base_url: &str) -> String {
     let mut script_src = vec!["'self'".to_owned()];
@@ -143,7 +144,7 @@ pub fn content_security_policy(pages: &[&str], base_url: &str) -> String {
     }
     format!(
         "default-src 'none'; script-src {}; style-src 'self' 'unsafe-inline'; \
-         img-src 'self' data: blob:; connect-src 'self' {base_url}; form-action 'self'; \
+         img-src 'self' {base_url} data: blob:; connect-src 'self' {base_url}; form-action 'self'; \
          frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
         script_src.join(" ")
     )
