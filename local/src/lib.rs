@@ -4,9 +4,13 @@
 
 pub mod contact_sheet;
 pub mod executions;
+pub mod guard;
+pub mod http_server;
 pub mod jobqueue;
 pub mod lifecycle;
+pub mod limits;
 pub mod presign;
+pub mod private;
 pub mod queue;
 pub mod run;
 pub mod runtime;
@@ -14,5 +18,6 @@ pub mod serve;
 pub mod signing;
 pub mod store;
 pub mod submit;
+pub mod summary;
 pub mod web;
 pub mod worker;

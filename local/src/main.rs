@@ -66,6 +66,16 @@ enum Command {
         /// Jobs processed at once (default: one per core, plus one); more wait, `queued`.
         #[arg(long, env = "PETAVATAR_MAX_RUNNING_JOBS", value_parser = clap::value_parser!(u16).range(1..))]
         max_running_jobs: Option<u16>,
+        /// A host name the server answers for besides 127.0.0.1/localhost (e.g. behind a
+        /// proxy); repeat for several. Requests naming any other Host are refused (421).
+        #[arg(
+            long = "allowed-host",
+            env = "PETAVATAR_ALLOWED_HOSTS",
+            value_delimiter = ','
+        )]
+        allowed_hosts: Vec<String>,
+        #[command(flatten)]
+        limits: ServeLimitArgs,
     },
     /// Inspect execution histories in a data folder.
     Executions {
@@ -100,6 +110,58 @@ enum Command {
         #[arg(long, default_value = "10m", value_parser = submit::parse_timeout, requires = "wait")]
         timeout: std::time::Duration,
     },
+}
+
+/// Timeouts (seconds) and caps of `serve`'s HTTP server; the defaults suit a local server.
+#[derive(Args)]
+struct ServeLimitArgs {
+    /// Time for a request's headers, counted from when the connection waits for it (so it
+    /// also closes silent and idle kept-alive connections).
+    #[arg(long, default_value_t = 10, env = "PETAVATAR_HEADER_TIMEOUT_S", value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout_s: u64,
+    /// Longest pause allowed inside a request body.
+    #[arg(long, default_value_t = 15, env = "PETAVATAR_BODY_IDLE_TIMEOUT_S", value_parser = clap::value_parser!(u64).range(1..))]
+    body_idle_timeout_s: u64,
+    /// A whole request (all but uploads).
+    #[arg(long, default_value_t = 30, env = "PETAVATAR_REQUEST_TIMEOUT_S", value_parser = clap::value_parser!(u64).range(1..))]
+    request_timeout_s: u64,
+    /// A whole upload.
+    #[arg(long, default_value_t = 300, env = "PETAVATAR_UPLOAD_TIMEOUT_S", value_parser = clap::value_parser!(u64).range(1..))]
+    upload_timeout_s: u64,
+    /// Connections open at once; more are answered 503.
+    #[arg(long, default_value_t = 1024, env = "PETAVATAR_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
+    /// Uploads in progress at once per API key; more are answered 429.
+    #[arg(long, default_value_t = petavatar::limits::DEFAULT_UPLOADS_PER_KEY as u64, env = "PETAVATAR_MAX_UPLOADS_PER_KEY", value_parser = clap::value_parser!(u64).range(1..))]
+    max_uploads_per_key: u64,
+    /// Presigned forms open (not used, not expired) per API key; more are answered 429.
+    #[arg(long, default_value_t = petavatar::limits::DEFAULT_OPEN_FORMS_PER_KEY as u64, env = "PETAVATAR_MAX_OPEN_FORMS_PER_KEY", value_parser = clap::value_parser!(u64).range(1..))]
+    max_open_forms_per_key: u64,
+    /// How long a database write waits for a lock held by another process (milliseconds);
+    /// past it the stage fails `PetAvatar.Transient` and the state machine retries it.
+    #[arg(long, default_value_t = 10_000, env = "PETAVATAR_DB_BUSY_TIMEOUT_MS")]
+    db_busy_timeout_ms: u64,
+    /// How often refused API keys and timed-out connections are logged, as one summary line.
+    #[arg(long, default_value_t = 10_000, env = "PETAVATAR_SUMMARY_INTERVAL_MS", value_parser = clap::value_parser!(u64).range(1..))]
+    summary_interval_ms: u64,
+}
+
+impl ServeLimitArgs {
+    fn limits(&self) -> petavatar::http_server::ServerLimits {
+        use std::time::Duration;
+        let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        petavatar::http_server::ServerLimits {
+            header_read_timeout: Duration::from_secs(self.header_timeout_s),
+            body_idle_timeout: Duration::from_secs(self.body_idle_timeout_s),
+            request_timeout: Duration::from_secs(self.request_timeout_s),
+            upload_timeout: Duration::from_secs(self.upload_timeout_s),
+            max_connections: count(self.max_connections),
+            max_uploads_per_key: count(self.max_uploads_per_key),
+            max_open_forms_per_key: count(self.max_open_forms_per_key),
+            db_busy_timeout: Duration::from_millis(self.db_busy_timeout_ms),
+            summary_window: Duration::from_millis(self.summary_interval_ms),
+        }
+    }
 }
 
 /// `--data`, for the commands that read a server's data folder (before or after their own
@@ -206,6 +268,8 @@ async fn dispatch(command: Command) -> Result<(), String> {
             data,
             stage_delay_ms,
             max_running_jobs,
+            allowed_hosts,
+            limits,
         } => {
             logging::init_json();
             let stage_delay = std::time::Duration::from_millis(stage_delay_ms);
@@ -215,6 +279,8 @@ async fn dispatch(command: Command) -> Result<(), String> {
                 stage_delay,
                 max_running_jobs: max_running_jobs
                     .map_or_else(petavatar::worker::default_slot_count, usize::from),
+                limits: limits.limits(),
+                allowed_hosts,
             })
             .await
             .map_err(|e| e.to_string())

@@ -16,11 +16,42 @@ use steps::job_rules::{JobUpdate, apply_update};
 use steps::ports::{JobStore, JobStoreError, ObjectMeta, ObjectStore, ObjectStoreError};
 use uuid::Uuid;
 
+/// How long a write waits for another connection's lock before SQLite answers `SQLITE_BUSY`.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub(crate) fn open_db(path: &Path) -> Result<Connection, rusqlite::Error> {
+    open_db_waiting(path, BUSY_TIMEOUT)
+}
+
+fn open_db_waiting(path: &Path, busy_timeout: Duration) -> Result<Connection, rusqlite::Error> {
+    // SQLite gives the -wal and -shm files the mode of the database file: creating it 0600
+    // keeps all three private.
+    if let Err(e) = crate::private::create_private_file(path) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot create the database file owner-only");
+    }
     let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.busy_timeout(busy_timeout)?;
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
     Ok(conn)
+}
+
+/// Whether an SQLite error may pass by itself: another connection holds a lock (busy,
+/// locked), or the disk or the system failed for a moment (I/O, full, out of memory, a WAL
+/// lock race). Corruption, constraint violations, misuse and the rest are permanent.
+pub fn is_transient_sqlite(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(code) => matches!(
+            code,
+            C::DatabaseBusy
+                | C::DatabaseLocked
+                | C::SystemIoFailure
+                | C::DiskFull
+                | C::OutOfMemory
+                | C::FileLockingProtocolFailed
+        ),
+        None => false,
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -88,13 +119,30 @@ impl ParsedJobs {
     }
 }
 
+/// A failure that is not SQLite's (a record that does not parse): permanent.
 fn store_error(e: impl std::fmt::Display) -> JobStoreError {
     JobStoreError::Other(e.to_string())
 }
 
+/// An SQLite failure, classified: busy/locked and I/O that may pass are `Unavailable` (the
+/// stage fails `PetAvatar.Transient` and the state machine's Retry applies; the API answers
+/// 503), the rest `Other`.
+fn sqlite_error(e: rusqlite::Error) -> JobStoreError {
+    if is_transient_sqlite(&e) {
+        JobStoreError::Unavailable(e.to_string())
+    } else {
+        JobStoreError::Other(e.to_string())
+    }
+}
+
 impl SqliteJobStore {
     pub fn open(path: &Path) -> Result<Self, rusqlite::Error> {
-        let conn = open_db(path)?;
+        Self::open_waiting(path, BUSY_TIMEOUT)
+    }
+
+    /// With another busy timeout than [`BUSY_TIMEOUT`] (tests of a locked database).
+    pub fn open_waiting(path: &Path, busy_timeout: Duration) -> Result<Self, rusqlite::Error> {
+        let conn = open_db_waiting(path, busy_timeout)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS jobs (
                  job_id TEXT PRIMARY KEY,
@@ -119,18 +167,18 @@ impl SqliteJobStore {
     ) -> Result<Job, JobStoreError> {
         let mut stmt = conn
             .prepare_cached("SELECT record FROM jobs WHERE job_id = ?1")
-            .map_err(store_error)?;
+            .map_err(sqlite_error)?;
         let mut rows = stmt
             .query(params![job_id.to_string()])
-            .map_err(store_error)?;
+            .map_err(sqlite_error)?;
         let row = rows
             .next()
-            .map_err(store_error)?
+            .map_err(sqlite_error)?
             .ok_or(JobStoreError::NotFound(job_id))?;
         let record = row
             .get_ref(0)
             .and_then(|value| value.as_str().map_err(Into::into))
-            .map_err(store_error)?;
+            .map_err(sqlite_error)?;
         if let Some(job) = parsed.get(job_id, record) {
             return Ok(job.clone());
         }
@@ -145,7 +193,7 @@ impl SqliteJobStore {
             .and_then(|mut stmt| {
                 stmt.execute(params![job.job_id.to_string(), job.status.as_str(), record])
             })
-            .map_err(store_error)?;
+            .map_err(sqlite_error)?;
         // The next poll finds what was just written already parsed.
         parsed.insert(job.job_id, record, job.clone());
         Ok(())
@@ -157,10 +205,10 @@ impl SqliteJobStore {
         let JobsDb { conn, parsed } = &mut *db;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(store_error)?;
+            .map_err(sqlite_error)?;
         let job = apply_update(&Self::read(&tx, parsed, job_id)?, update, Utc::now())?;
         Self::write(&tx, parsed, &job)?;
-        tx.commit().map_err(store_error)?;
+        tx.commit().map_err(sqlite_error)?;
         Ok(job)
     }
 
@@ -170,13 +218,13 @@ impl SqliteJobStore {
         let mut stmt = db
             .conn
             .prepare_cached("SELECT record FROM jobs ORDER BY created_at DESC")
-            .map_err(store_error)?;
+            .map_err(sqlite_error)?;
         let rows = stmt
             .query_map([], |r| r.get::<_, String>(0))
-            .map_err(store_error)?;
+            .map_err(sqlite_error)?;
         let mut jobs = Vec::new();
         for row in rows {
-            let record = row.map_err(store_error)?;
+            let record = row.map_err(sqlite_error)?;
             jobs.push(serde_json::from_str(&record).map_err(store_error)?);
         }
         Ok(jobs)
@@ -203,7 +251,7 @@ impl JobStore for SqliteJobStore {
                     record
                 ])
             })
-            .map_err(store_error)?;
+            .map_err(sqlite_error)?;
         if inserted == 0 {
             return Err(JobStoreError::AlreadyExists(job.job_id));
         }
@@ -271,11 +319,160 @@ fn content_type_of(key: &str) -> Option<String> {
     Some(ct.to_owned())
 }
 
+/// An I/O failure, classified: a missing file is `NotFound`; what may pass by itself (an
+/// interrupted or timed-out call, a full disk or quota, too many open files, a device error,
+/// no memory) is `Unavailable`, so a stage retries it; the rest (permissions, a folder where a
+/// file should be, …) is permanent.
 fn io_error(key: &str, e: std::io::Error) -> ObjectStoreError {
-    if e.kind() == std::io::ErrorKind::NotFound {
-        ObjectStoreError::NotFound(key.to_owned())
+    use std::io::ErrorKind as K;
+    if e.kind() == K::NotFound {
+        return ObjectStoreError::NotFound(key.to_owned());
+    }
+    let transient_kind = matches!(
+        e.kind(),
+        K::Interrupted
+            | K::WouldBlock
+            | K::TimedOut
+            | K::StorageFull
+            | K::QuotaExceeded
+            | K::ResourceBusy
+            | K::OutOfMemory
+    );
+    let transient_errno = e.raw_os_error().is_some_and(|errno| {
+        [
+            libc::EIO,
+            libc::EMFILE,
+            libc::ENFILE,
+            libc::ENOSPC,
+            libc::EDQUOT,
+            libc::EAGAIN,
+            libc::EINTR,
+            libc::EBUSY,
+            libc::ENOMEM,
+        ]
+        .contains(&errno)
+    });
+    if transient_kind || transient_errno {
+        ObjectStoreError::Unavailable(format!("{key}: {e}"))
     } else {
         ObjectStoreError::Other(format!("{key}: {e}"))
+    }
+}
+
+/// The marker in the name of an object still being written: `original.partial-{uuid}`.
+const PARTIAL_MARKER: &str = ".partial-";
+
+/// How much of an upload is held in memory on its way to disk (tokio's file buffer).
+pub const UPLOAD_WRITE_BUFFER: usize = 64 * 1024;
+
+/// An object being written: a temporary owner-only file beside the object's path, renamed into
+/// place by [`PartialObject::commit`]. Dropped before that (a refused or broken upload, a
+/// timeout, a client gone), it removes its file.
+pub struct PartialObject {
+    file: Option<tokio::fs::File>,
+    temporary: PathBuf,
+    path: PathBuf,
+    key: String,
+    written: u64,
+}
+
+impl PartialObject {
+    /// Appends a chunk. At most [`UPLOAD_WRITE_BUFFER`] bytes wait in memory for the disk.
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), ObjectStoreError> {
+        use tokio::io::AsyncWriteExt;
+        let Some(file) = self.file.as_mut() else {
+            return Err(ObjectStoreError::Other(format!("{}: closed", self.key)));
+        };
+        file.write_all(chunk)
+            .await
+            .map_err(|e| io_error(&self.key, e))?;
+        self.written += chunk.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Flushes the file and renames it to the object's path: readers see the whole object or
+    /// none of it.
+    pub async fn commit(mut self) -> Result<(), ObjectStoreError> {
+        use tokio::io::AsyncWriteExt;
+        if let Some(mut file) = self.file.take() {
+            file.flush().await.map_err(|e| io_error(&self.key, e))?;
+        }
+        tokio::fs::rename(&self.temporary, &self.path)
+            .await
+            .map_err(|e| io_error(&self.key, e))?;
+        // Renamed: nothing left for `drop` to remove.
+        self.temporary = PathBuf::new();
+        Ok(())
+    }
+}
+
+impl Drop for PartialObject {
+    fn drop(&mut self) {
+        if self.temporary.as_os_str().is_empty() {
+            return;
+        }
+        self.file = None;
+        match std::fs::remove_file(&self.temporary) {
+            Ok(()) => tracing::info!(key = self.key, "unfinished upload removed"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(key = self.key, error = %e, "unfinished upload not removed"),
+        }
+    }
+}
+
+impl FsObjectStore {
+    /// Starts writing `key`: creates its folders and an owner-only temporary file.
+    pub async fn begin(&self, key: &str) -> Result<PartialObject, ObjectStoreError> {
+        let path = self.path_of(key)?;
+        if let Some(parent) = path.parent() {
+            crate::private::create_private_dir_async(parent)
+                .await
+                .map_err(|e| io_error(key, e))?;
+        }
+        let temporary = path.with_extension(format!("{}{}", &PARTIAL_MARKER[1..], Uuid::new_v4()));
+        let mut file = crate::private::create_new_private_file_async(&temporary)
+            .await
+            .map_err(|e| io_error(key, e))?;
+        file.set_max_buf_size(UPLOAD_WRITE_BUFFER);
+        Ok(PartialObject {
+            file: Some(file),
+            temporary,
+            path,
+            key: key.to_owned(),
+            written: 0,
+        })
+    }
+
+    /// Removes the temporary files of objects whose writing never finished (a server killed
+    /// in the middle of an upload). Run at start-up, before anything writes; returns how many
+    /// were removed.
+    pub fn sweep_partials(&self) -> std::io::Result<usize> {
+        fn sweep(folder: &Path, removed: &mut usize) -> std::io::Result<()> {
+            let entries = match std::fs::read_dir(folder) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let entry = entry?;
+                let kind = entry.file_type()?;
+                if kind.is_dir() {
+                    sweep(&entry.path(), removed)?;
+                } else if entry.file_name().to_string_lossy().contains(PARTIAL_MARKER) {
+                    std::fs::remove_file(entry.path())?;
+                    *removed += 1;
+                }
+            }
+            Ok(())
+        }
+        let mut removed = 0;
+        sweep(&self.root, &mut removed)?;
+        Ok(removed)
     }
 }
 
@@ -295,19 +492,9 @@ impl ObjectStore for FsObjectStore {
         body: Bytes,
         _content_type: &str,
     ) -> Result<(), ObjectStoreError> {
-        let path = self.path_of(key)?;
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| io_error(key, e))?;
-        }
-        let temporary = path.with_extension(format!("partial-{}", Uuid::new_v4()));
-        tokio::fs::write(&temporary, &body)
-            .await
-            .map_err(|e| io_error(key, e))?;
-        tokio::fs::rename(&temporary, &path)
-            .await
-            .map_err(|e| io_error(key, e))
+        let mut object = self.begin(key).await?;
+        object.write(&body).await?;
+        object.commit().await
     }
 
     async fn head(&self, key: &str) -> Result<ObjectMeta, ObjectStoreError> {

@@ -11,7 +11,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bytes::Bytes;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -22,11 +21,11 @@ use tracing::Instrument;
 use api::s3_post::{self, Refusal};
 use sha2::{Digest, Sha256};
 
+use crate::limits::{KeyLimits, UploadSlot};
 use crate::signing::{
-    FIELD_BUCKET, FIELD_CONTENT_TYPE, FIELD_KEY, FIELD_POLICY, FIELD_SIGNATURE, SignatureError,
-    Signer,
+    FIELD_BUCKET, FIELD_KEY, FIELD_POLICY, FIELD_SIGNATURE, SignatureError, Signer,
 };
-use crate::store::FsObjectStore;
+use crate::store::{FsObjectStore, PartialObject};
 
 pub const INDEX_HTML: &str = include_str!("web/index.html");
 pub const EXECUTIONS_HTML: &str = include_str!("web/executions.html");
@@ -45,6 +44,8 @@ pub struct LocalState {
     pub engine: Engine,
     pub state_machine_arn: String,
     pub max_upload_bytes: u64,
+    /// Uploads at once and open presigned forms, per API key.
+    pub limits: KeyLimits,
 }
 
 pub fn routes(state: LocalState) -> Router {
@@ -237,38 +238,15 @@ async fn store_file(
         .map_or(state.max_upload_bytes, |(_, max)| {
             max.min(state.max_upload_bytes)
         });
-    let mut body = Vec::new();
-    while let Some(chunk) = file.chunk().await.map_err(form_error)? {
-        if (body.len() + chunk.len()) as u64 > cap {
-            while let Ok(Some(_)) = file.chunk().await {}
-            return Err(Refusal::EntityTooLarge {
-                size: (body.len() + chunk.len()) as u64,
-                max: cap,
-            }
-            .into());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    accepted.check_size(body.len() as u64)?;
-    let content_type = form_value(fields, FIELD_CONTENT_TYPE);
-    let content_type = if content_type.is_empty() {
-        "binary/octet-stream"
-    } else {
-        content_type
-    };
-    let etag = hex::encode(&Sha256::digest(&body)[..16]);
     let key = accepted.key.as_str();
-    bucket
-        .put(key, Bytes::from(body), content_type)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, context = "store upload", "internal error");
-            UploadRefusal::Other {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                code: "InternalError",
-                message: "We encountered an internal error. Please try again.".into(),
-            }
-        })?;
+    let _slot = upload_slot(state, key).await?;
+    let (object, etag) = stream_to_disk(bucket, key, &mut file, cap).await?;
+    // Too small: the partial file is removed as `object` drops.
+    accepted.check_size(object.written())?;
+    object.commit().await.map_err(|e| internal_error(&e))?;
+    if let Ok(job_id) = api::validate::parse_upload_key(key) {
+        state.limits.forms.used(job_id);
+    }
     tracing::info!(bucket = bucket_name, key, "object stored");
     if bucket_name == state.uploads_bucket {
         object_created(state, key).await;
@@ -289,6 +267,84 @@ async fn store_file(
             .into_response();
     }
     Ok(response)
+}
+
+/// Streams the `file` part into a temporary file of `bucket` as it arrives: memory per upload
+/// stays at a chunk plus the file's write buffer, whatever the size. More than `max_bytes` is
+/// refused while it streams. On any failure the temporary file is removed (dropping the
+/// [`PartialObject`] does it), and so it is when the client goes away or a timeout ends the
+/// request. Returns the object and its ETag (the first 16 bytes of its SHA-256, in hex).
+async fn stream_to_disk(
+    bucket: &FsObjectStore,
+    key: &str,
+    file: &mut Field<'_>,
+    max_bytes: u64,
+) -> Result<(PartialObject, String), UploadRefusal> {
+    let mut object = bucket.begin(key).await.map_err(|e| internal_error(&e))?;
+    let mut digest = Sha256::new();
+    while let Some(chunk) = file.chunk().await.map_err(form_error)? {
+        let size = object.written() + chunk.len() as u64;
+        if size > max_bytes {
+            drop(object);
+            while let Ok(Some(_)) = file.chunk().await {}
+            return Err(Refusal::EntityTooLarge {
+                size,
+                max: max_bytes,
+            }
+            .into());
+        }
+        digest.update(&chunk);
+        object.write(&chunk).await.map_err(|e| internal_error(&e))?;
+    }
+    let etag = hex::encode(&digest.finalize()[..16]);
+    Ok((object, etag))
+}
+
+/// S3's answer to a failure of its own; the cause goes to the log, not to the client.
+fn internal_error(e: &ObjectStoreError) -> UploadRefusal {
+    tracing::error!(error = %e, context = "store upload", "internal error");
+    let (status, code, message) = if api::error::PortFailure::is_transient(e) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "Service is unable to handle request.",
+        )
+    } else {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "We encountered an internal error. Please try again.",
+        )
+    };
+    UploadRefusal::Other {
+        status,
+        code,
+        message: message.into(),
+    }
+}
+
+/// A slot among the uploads the job's API key may run at once. When the key has them all the
+/// answer is S3's `SlowDown` (503, with `Retry-After`), which S3 clients retry with backoff.
+/// An upload outside `uploads/{job_id}/`, or of an unknown job, belongs to no key and takes
+/// none: its policy alone governs it.
+async fn upload_slot(state: &LocalState, key: &str) -> Result<Option<UploadSlot>, UploadRefusal> {
+    let Ok(job_id) = api::validate::parse_upload_key(key) else {
+        return Ok(None);
+    };
+    let Ok(job) = state.jobs.get(job_id).await else {
+        return Ok(None);
+    };
+    match state.limits.uploads.try_acquire(&job.owner) {
+        Some(slot) => Ok(Some(slot)),
+        None => {
+            tracing::info!(%job_id, "upload refused: its key has too many uploads in progress");
+            Err(UploadRefusal::Other {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "SlowDown",
+                message: "Please reduce your request rate.".into(),
+            })
+        }
+    }
 }
 
 /// The S3 event notification: an object under `uploads/{job_id}/` queues its job, exactly
@@ -321,6 +377,16 @@ async fn object_created(state: &LocalState, key: &str) {
 }
 
 fn form_error(e: axum::extract::multipart::MultipartError) -> UploadRefusal {
+    if is_body_timeout(&e) {
+        // S3's own answer to a body that stops arriving.
+        return UploadRefusal::Other {
+            status: StatusCode::BAD_REQUEST,
+            code: "RequestTimeout",
+            message: "Your socket connection to the server was not read from or written to \
+                      within the timeout period. Idle connections will be closed."
+                .into(),
+        };
+    }
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return UploadRefusal::Other {
             status: StatusCode::BAD_REQUEST,
@@ -336,6 +402,18 @@ fn form_error(e: axum::extract::multipart::MultipartError) -> UploadRefusal {
             e.body_text()
         ),
     }
+}
+
+/// Whether the body stopped because it went idle too long (the server's body timeout).
+fn is_body_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(error) = source {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// No `Debug`: the signature is what lets anyone download.
@@ -411,6 +489,7 @@ mod tests {
             engine: Engine::builder().in_memory().build(),
             state_machine_arn: "arn:aws:states:local:000000000000:stateMachine:p".to_owned(),
             max_upload_bytes: api::MAX_UPLOAD_BYTES,
+            limits: KeyLimits::new(16, 16),
         };
         tokio::spawn(async move { axum::serve(listener, routes(state)).await });
         base

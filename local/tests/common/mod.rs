@@ -63,7 +63,13 @@ impl Server {
     /// picks (no other process can take it first) and prints it; returns once the server
     /// answers an HTTP request.
     pub fn start(data: &Path, stage_delay_ms: u64) -> Server {
-        std::fs::create_dir_all(data).unwrap();
+        Self::start_with(data, stage_delay_ms, &[])
+    }
+
+    /// The same with more `serve` arguments (short timeouts, small caps). The data folder is
+    /// left for the server to create (its parent is created here, for the log beside it).
+    pub fn start_with(data: &Path, stage_delay_ms: u64, args: &[&str]) -> Server {
+        std::fs::create_dir_all(data.parent().unwrap()).unwrap();
         let log = data.with_extension(format!("{}.log", std::process::id()));
         let log_file = std::fs::OpenOptions::new()
             .create(true)
@@ -73,6 +79,7 @@ impl Server {
         let mut child = Command::new(binary())
             .args(["serve", "--port", "0", "--data"])
             .arg(data)
+            .args(args)
             .env("PETAVATAR_STAGE_DELAY_MS", stage_delay_ms.to_string())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
