@@ -86,6 +86,16 @@ impl std::fmt::Display for ExecutionStatus {
     }
 }
 
+/// A stored state machine, as `DescribeStateMachine` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateMachineInfo {
+    pub arn: String,
+    pub name: String,
+    pub definition: String,
+    pub role_arn: String,
+    pub creation_date: DateTime<Utc>,
+}
+
 /// The result of `start_execution`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -552,6 +562,45 @@ impl Engine {
             .get_state_machine(sm_arn)?
             .ok_or_else(|| EngineError::StateMachineDoesNotExist(sm_arn.to_string()))?
             .definition)
+    }
+
+    /// A state machine's stored record (`DescribeStateMachine`).
+    pub fn state_machine(&self, sm_arn: &str) -> Result<StateMachineInfo, EngineError> {
+        self.inner
+            .store
+            .get_state_machine(sm_arn)?
+            .map(|r| self.info(r))
+            .ok_or_else(|| EngineError::StateMachineDoesNotExist(sm_arn.to_string()))
+    }
+
+    /// Every state machine, oldest first (`ListStateMachines`).
+    pub fn list_state_machines(&self) -> Result<Vec<StateMachineInfo>, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .list_state_machines()?
+            .into_iter()
+            .map(|r| self.info(r))
+            .collect())
+    }
+
+    /// `DeleteStateMachine`: its executions and their histories stay readable.
+    pub fn delete_state_machine(&self, sm_arn: &str) -> Result<(), EngineError> {
+        if self.inner.store.delete_state_machine(sm_arn)? {
+            Ok(())
+        } else {
+            Err(EngineError::StateMachineDoesNotExist(sm_arn.to_string()))
+        }
+    }
+
+    fn info(&self, r: StateMachineRecord) -> StateMachineInfo {
+        StateMachineInfo {
+            arn: r.arn,
+            name: r.name,
+            definition: r.definition,
+            role_arn: self.inner.role_arn.clone(),
+            creation_date: r.created,
+        }
     }
 
     /// Starts an execution. Same name + same input returns the existing execution

@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod api;
 pub mod choice;
 pub mod clock;
 pub mod definition;
@@ -39,7 +40,7 @@ pub use clock::{Clock, SystemClock, VirtualClock};
 pub use definition::{DefinitionError, StateMachineDefinition, substitute};
 pub use engine::{
     Engine, EngineBuilder, EngineError, ExecutionDescription, ExecutionSpan, ExecutionStatus,
-    ExecutionStatusChange, StartedExecution, execution_span,
+    ExecutionStatusChange, StartedExecution, StateMachineInfo, execution_span,
 };
 pub use handler::{
     FnHandler, HANDLER_CRASHED_ERROR, HandlerRegistry, InvocationContext, TaskFailure, TaskHandler,

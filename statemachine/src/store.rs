@@ -410,6 +410,46 @@ impl HistoryStore {
         }
     }
 
+    /// Every state machine, oldest first (`ListStateMachines`).
+    pub(crate) fn list_state_machines(&self) -> Result<Vec<StateMachineRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(c) => {
+                let store = lock(c);
+                let mut st = store.conn.prepare_cached(
+                    "SELECT arn, name, definition, created_ms FROM state_machines ORDER BY created_ms, arn",
+                )?;
+                let rows = st.query_map([], |r| {
+                    Ok(StateMachineRecord {
+                        arn: r.get(0)?,
+                        name: r.get(1)?,
+                        definition: r.get(2)?,
+                        created: from_ms(r.get(3)?),
+                    })
+                })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            }
+            Backend::Memory(m) => {
+                let mut all: Vec<StateMachineRecord> = lock(m).machines.values().cloned().collect();
+                all.sort_by(|a, b| (a.created, &a.arn).cmp(&(b.created, &b.arn)));
+                Ok(all)
+            }
+        }
+    }
+
+    /// Removes a state machine (its executions and their histories stay, as on AWS).
+    /// Returns whether it existed.
+    pub(crate) fn delete_state_machine(&self, arn: &str) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(c) => lock(c).write(|tx| {
+                Ok(tx
+                    .prepare_cached("DELETE FROM state_machines WHERE arn = ?1")?
+                    .execute(params![arn])?
+                    > 0)
+            }),
+            Backend::Memory(m) => Ok(lock(m).machines.remove(arn).is_some()),
+        }
+    }
+
     /// Inserts a new execution and its first event atomically; returns the execution's
     /// `seq` (the `seq` of `rec` is ignored).
     pub(crate) fn insert_execution(

@@ -3,6 +3,7 @@
 //! ```text
 //! asl validate FILE
 //! asl run FILE --input '{"a":1}' [--stub NAME=echo|fail:Error.Name ...] [--db PATH] [--name NAME]
+//! asl serve [--port PORT] [--db PATH] [--stub NAME=echo|fail:Error.Name ...]
 //! ```
 
 use std::collections::BTreeMap;
@@ -58,6 +59,20 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Serve the Step Functions API (AWS's JSON protocol) on 127.0.0.1; prints
+    /// `listening on http://127.0.0.1:PORT` once bound. Use it with
+    /// `aws stepfunctions --endpoint-url http://127.0.0.1:PORT ...`.
+    Serve {
+        /// Port to bind on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 8083)]
+        port: u16,
+        /// Keep state machines and histories in this SQLite file (default: in memory).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Lambda stubs as for `run`, by function name (`*` is not supported here).
+        #[arg(long = "stub", value_name = "NAME=BEHAVIOUR")]
+        stubs: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -78,7 +93,41 @@ fn main() -> ExitCode {
                 eprintln!("asl: {e}");
                 ExitCode::from(2)
             }),
+        Command::Serve { port, db, stubs } => tokio::runtime::Runtime::new()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))
+            .and_then(|runtime| runtime.block_on(serve(port, db, &stubs)))
+            .unwrap_or_else(|e| {
+                eprintln!("asl: {e}");
+                ExitCode::from(2)
+            }),
     }
+}
+
+async fn serve(port: u16, db: Option<PathBuf>, stubs: &[String]) -> Result<ExitCode, String> {
+    let mut registry = HandlerRegistry::new();
+    for s in stubs {
+        let (n, stub) = parse_stub(s)?;
+        if n == "*" {
+            return Err("--stub '*' is not supported by serve: name each function".into());
+        }
+        registry.register(n, Arc::new(stub));
+    }
+    let store = match db {
+        Some(p) => HistoryStore::open(p).map_err(|e| e.to_string())?,
+        None => HistoryStore::in_memory(),
+    };
+    let engine = Engine::builder().store(store).handlers(registry).build();
+    // Executions a previous `serve` left RUNNING continue from their history.
+    engine.resume_all().map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("cannot bind 127.0.0.1:{port}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("listening on http://{addr}");
+    statemachine::api::serve(listener, engine)
+        .await
+        .map_err(|e| format!("server failed: {e}"))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read_definition(file: &PathBuf, subs: &[String]) -> Result<String, String> {
