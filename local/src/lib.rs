@@ -2,10 +2,12 @@
 //! (SQLite jobs, files, an SQS-like queue, HMAC-signed URLs), the engine wiring, the server
 //! and the CLI commands.
 
+pub mod console;
 pub mod contact_sheet;
 pub mod executions;
 pub mod jobqueue;
 pub mod lifecycle;
+pub mod operator;
 pub mod presign;
 pub mod queue;
 pub mod run;

@@ -500,7 +500,12 @@ mod tests {
             .await
             .unwrap();
         let failed = wait_for_status(&f.jobs, job.job_id, JobStatus::Failed).await;
-        assert_eq!(failed.error.unwrap().code, "PetAvatar.Aborted");
+        // The operator's error and cause are the job's (steps::lifecycle::job_error_for).
+        let error = failed.error.unwrap();
+        assert_eq!(
+            (error.code.as_str(), error.message.as_str()),
+            ("Operator", "stopped by a test")
+        );
     }
 
     /// The engine's own lines for an execution a message started carry the job's id: the
