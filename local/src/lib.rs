@@ -4,6 +4,7 @@
 
 pub mod console;
 pub mod contact_sheet;
+pub mod dead_letters;
 pub mod executions;
 pub mod jobqueue;
 pub mod lifecycle;

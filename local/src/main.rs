@@ -74,6 +74,13 @@ enum Command {
         #[command(flatten)]
         data: DataFolder,
     },
+    /// The dead-letter queue of a data folder: job messages whose execution never started.
+    DeadLetters {
+        #[command(subcommand)]
+        command: DeadLettersCommand,
+        #[command(flatten)]
+        data: DataFolder,
+    },
     /// Manage the API keys of a data folder.
     Keys {
         #[command(subcommand)]
@@ -151,6 +158,28 @@ fn parse_when(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     })?;
     let ago = chrono::TimeDelta::from_std(ago).map_err(|e| e.to_string())?;
     Ok(chrono::Utc::now() - ago)
+}
+
+#[derive(Subcommand)]
+enum DeadLettersCommand {
+    /// Each dead letter: its message id, job, receive count and last error.
+    List,
+    /// Move dead letters back to the queue (each job still gets one execution).
+    Replay {
+        /// The message to replay.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        message_id: Option<String>,
+        /// Every dead letter.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete dead letters.
+    Purge {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        message_id: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -237,6 +266,27 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn dead_letters(
+    command: DeadLettersCommand,
+    data: &std::path::Path,
+) -> Result<(), petavatar::dead_letters::DeadLetterError> {
+    let letters = petavatar::dead_letters::DeadLetters::open(data)?;
+    match command {
+        DeadLettersCommand::List => {
+            petavatar::dead_letters::print_list(&letters.queue.dead_letter_messages()?);
+        }
+        DeadLettersCommand::Replay { message_id, .. } => {
+            let n = letters.replay(message_id.as_deref()).await?;
+            println!("replayed {n} message(s)");
+        }
+        DeadLettersCommand::Purge { message_id, .. } => {
+            let n = letters.queue.purge_dead_letters(message_id.as_deref())?;
+            println!("purged {n} message(s)");
+        }
+    }
+    Ok(())
 }
 
 async fn dispatch(command: Command) -> Result<(), String> {
@@ -342,6 +392,12 @@ async fn dispatch(command: Command) -> Result<(), String> {
                 }
             }
             .map_err(|e| e.to_string())
+        }
+        Command::DeadLetters { command, data } => {
+            logging::init_cli();
+            dead_letters(command, &data.path)
+                .await
+                .map_err(|e| e.to_string())
         }
         Command::Keys {
             command: KeysCommand::Create { operator },

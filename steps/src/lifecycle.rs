@@ -638,6 +638,46 @@ pub async fn stop(
     .await
 }
 
+/// What replaying a dead-lettered job message needs done to its job first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayPrepared {
+    /// The worker had given up on it ([`NOT_STARTED`]) and no execution exists: the job is
+    /// reopened (`failed → processing`) so that the replayed message starts it.
+    Reopened,
+    /// Nothing to do: its execution exists (the worker will find it: no second one), or the job
+    /// ended otherwise (the worker will skip it).
+    Unchanged,
+}
+
+/// Readies the job of a dead letter for its replay. The replayed message then goes through
+/// [`JobStarter::deliver`] as any other: execution name = job id, so however often a job's
+/// messages are replayed, it gets one execution.
+pub async fn prepare_replay(
+    jobs: &dyn JobStore,
+    starter: &dyn PipelineStarter,
+    job_id: Uuid,
+) -> Result<ReplayPrepared, OperatorError> {
+    let job = jobs.get(job_id).await?;
+    let not_started = job.status == JobStatus::Failed
+        && job.error.as_ref().is_some_and(|e| e.code == NOT_STARTED);
+    if !not_started
+        || starter
+            .execution_exists(job_id)
+            .await
+            .map_err(|e| OperatorError::Control(ControlError::Other(e.to_string())))?
+    {
+        return Ok(ReplayPrepared::Unchanged);
+    }
+    match jobs.redrive(job_id).await {
+        Ok(_) => {
+            tracing::info!(%job_id, "job reopened for the replay of its message");
+            Ok(ReplayPrepared::Reopened)
+        }
+        Err(JobStoreError::Conflict { .. }) => Ok(ReplayPrepared::Unchanged),
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
