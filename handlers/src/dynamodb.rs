@@ -194,6 +194,7 @@ impl JobStore for DynamoJobStore {
             JobUpdate::Complete(results) => self.complete_item(job_id, *results).await,
             JobUpdate::Fail(error) => self.fail_item(job_id, error).await,
             JobUpdate::SetExecutionArn(arn) => self.record_execution_arn(job_id, &arn).await,
+            JobUpdate::Redrive => self.redrive_item(job_id).await,
         }
     }
 }
@@ -259,6 +260,24 @@ impl DynamoJobStore {
             .expression_attribute_values(":failed", s(JobStatus::Failed.as_str()))
             .expression_attribute_values(":error", to_attribute(&error)?);
         self.conditional(job_id, request, "fail")
+            .await?
+            .map_err(|r| r.into_error(job_id))
+    }
+
+    /// `failed → processing`, the error removed (job_rules::check_redrive): the one write out
+    /// of a terminal status, so it has its own condition instead of `guarded`'s.
+    async fn redrive_item(&self, job_id: Uuid) -> Result<Job, JobStoreError> {
+        let request = self
+            .update_request(job_id)
+            .condition_expression("attribute_exists(job_id) AND #status = :failed")
+            .update_expression("SET #status = :processing, #updated_at = :now REMOVE #error")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#updated_at", "updated_at")
+            .expression_attribute_names("#error", "error")
+            .expression_attribute_values(":failed", s(JobStatus::Failed.as_str()))
+            .expression_attribute_values(":processing", s(JobStatus::Processing.as_str()))
+            .expression_attribute_values(":now", timestamp(Utc::now()));
+        self.conditional(job_id, request, "redrive")
             .await?
             .map_err(|r| r.into_error(job_id))
     }

@@ -708,7 +708,9 @@ async fn the_outcome_table_holds_for_eventbridge_events() {
             .await
             .unwrap();
         let mut detail = status_change(&stack.state_machine_arn, &job, status_of(&case.end));
-        if let ExecutionEnd::Failed { error, cause } = &case.end {
+        if let ExecutionEnd::Failed { error, cause } | ExecutionEnd::Aborted { error, cause } =
+            &case.end
+        {
             detail.error = error.clone();
             detail.cause = cause.clone();
         }
@@ -739,7 +741,7 @@ fn status_of(end: &ExecutionEnd) -> &'static str {
         ExecutionEnd::Succeeded { .. } => "SUCCEEDED",
         ExecutionEnd::Failed { .. } => "FAILED",
         ExecutionEnd::TimedOut => "TIMED_OUT",
-        ExecutionEnd::Aborted => "ABORTED",
+        ExecutionEnd::Aborted { .. } => "ABORTED",
     }
 }
 

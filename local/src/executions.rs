@@ -1,11 +1,15 @@
 //! `petavatar executions list|show`: the engine's history in a data folder, as a table or
-//! as `GetExecutionHistory` JSON.
+//! as `GetExecutionHistory` JSON; `redrive` and `stop`: through the running server's operator
+//! API (the server runs the engine; a second engine on the same history would run the
+//! execution a second time), with an operator key.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 use statemachine::{Engine, ExecutionDescription, HistoryEvent, HistoryStore};
 
+use crate::console::{ExecutionFilter, FilterError, page_of};
 use crate::runtime::STATE_MACHINE_NAME;
 use crate::serve::engine_path;
 use crate::web::execution_arn;
@@ -18,6 +22,19 @@ pub enum ExecutionsError {
     Store(#[from] statemachine::StoreError),
     #[error("{0}")]
     Engine(#[from] statemachine::EngineError),
+    #[error("{0}")]
+    Filter(#[from] FilterError),
+    #[error("{0}: {1}")]
+    Http(String, reqwest::Error),
+    /// The server refused: its status and `{"error": {"code", "message"}}`.
+    #[error("{status}: {code}: {message}")]
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("the execution did not end within {0:?}; it goes on")]
+    StillRunning(Duration),
 }
 
 fn open_engine(data: &Path) -> Result<Engine, ExecutionsError> {
@@ -39,9 +56,9 @@ fn duration(e: &ExecutionDescription) -> String {
         .unwrap_or_else(|| "-".to_owned())
 }
 
-pub fn list(data: &Path) -> Result<(), ExecutionsError> {
+pub fn list(data: &Path, filter: &ExecutionFilter) -> Result<(), ExecutionsError> {
     let engine = open_engine(data)?;
-    let executions = engine.list_executions(None)?;
+    let (executions, next) = page_of(engine.list_executions(None)?, filter)?;
     println!(
         "{:<38} {:<10} {:<24} {:>10}",
         "NAME", "STATUS", "STARTED", "DURATION"
@@ -56,7 +73,10 @@ pub fn list(data: &Path) -> Result<(), ExecutionsError> {
         );
     }
     if executions.is_empty() {
-        eprintln!("no executions yet");
+        eprintln!("no executions");
+    }
+    if let Some(next) = next {
+        eprintln!("more: --next-token {next}");
     }
     Ok(())
 }
@@ -116,4 +136,115 @@ pub fn show(data: &Path, id: &str, as_json: bool) -> Result<(), ExecutionsError>
         }
     }
     Ok(())
+}
+
+/// Where the operator API is and the key that opens it.
+pub struct OperatorApi {
+    pub base: String,
+    pub key: String,
+}
+
+/// What an operator asks of a job's execution.
+pub enum Action {
+    Redrive,
+    Stop {
+        error: Option<String>,
+        cause: Option<String>,
+    },
+}
+
+impl OperatorApi {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base.trim_end_matches('/'))
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, ExecutionsError> {
+        let what = "the operator API";
+        let res = request
+            .header(crate::operator::OPERATOR_KEY_HEADER, &self.key)
+            .send()
+            .await
+            .map_err(|e| ExecutionsError::Http(what.into(), e))?;
+        let status = res.status();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            let text = |k: &str| body["error"][k].as_str().unwrap_or_default().to_owned();
+            return Err(ExecutionsError::Refused {
+                status: status.as_u16(),
+                code: text("code"),
+                message: text("message"),
+            });
+        }
+        Ok(body)
+    }
+
+    async fn detail(&self, http: &reqwest::Client, job: &str) -> Result<Value, ExecutionsError> {
+        self.send(http.get(self.url(&format!("/api/executions/{job}"))))
+            .await
+    }
+}
+
+/// `executions redrive|stop JOB`: asks the server, prints the job as it is then, and with
+/// `wait` follows the execution until it ends.
+pub async fn act(
+    api: &OperatorApi,
+    job: &str,
+    action: Action,
+    wait: Option<Duration>,
+) -> Result<(), ExecutionsError> {
+    let http = reqwest::Client::new();
+    let (path, body) = match action {
+        Action::Redrive => ("redrive", json!({})),
+        Action::Stop { error, cause } => ("stop", json!({ "error": error, "cause": cause })),
+    };
+    let answer = api
+        .send(
+            http.post(api.url(&format!("/api/executions/{job}/{path}")))
+                .json(&body),
+        )
+        .await?;
+    print_job(&answer);
+    let Some(timeout) = wait else {
+        return Ok(());
+    };
+    let deadline = Instant::now() + timeout;
+    loop {
+        let detail = api.detail(&http, job).await?;
+        let running = detail["execution"]["status"] == "RUNNING";
+        let job_open = matches!(
+            detail["job"]["status"].as_str(),
+            Some("queued" | "processing")
+        );
+        if !running && !job_open {
+            print_job(&detail);
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(ExecutionsError::StillRunning(timeout));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// `job <id>: <status> [<code>: <message>]; execution <STATUS> (redriven N times)`.
+fn print_job(answer: &Value) {
+    let job = &answer["job"];
+    let execution = &answer["execution"];
+    let error = job["error"]
+        .as_object()
+        .map(|e| {
+            format!(
+                " {}: {}",
+                e.get("code").and_then(Value::as_str).unwrap_or_default(),
+                e.get("message").and_then(Value::as_str).unwrap_or_default()
+            )
+        })
+        .unwrap_or_default();
+    println!(
+        "job {}: {}{error}; execution {} (redriven {} times)",
+        job["job_id"].as_str().unwrap_or("?"),
+        job["status"].as_str().unwrap_or("?"),
+        execution["status"].as_str().unwrap_or("?"),
+        execution["redriveCount"].as_u64().unwrap_or(0),
+    );
 }

@@ -5,7 +5,8 @@
 use async_trait::async_trait;
 use statemachine::{Engine, EngineError, ExecutionStatus, ExecutionStatusChange};
 use steps::lifecycle::{
-    ExecutionEnd, ExecutionInput, PipelineStarter, StartError, Started, execution_arn,
+    ControlError, ExecutionControl, ExecutionEnd, ExecutionInput, PipelineStarter, StartError,
+    Started, execution_arn,
 };
 use uuid::Uuid;
 
@@ -67,7 +68,57 @@ pub fn execution_end(change: &ExecutionStatusChange) -> ExecutionEnd {
             cause: change.cause.clone(),
         },
         ExecutionStatus::TimedOut => ExecutionEnd::TimedOut,
-        ExecutionStatus::Aborted => ExecutionEnd::Aborted,
+        ExecutionStatus::Aborted => ExecutionEnd::Aborted {
+            error: change.error.clone(),
+            cause: change.cause.clone(),
+        },
+    }
+}
+
+/// An operator's redrive and stop, on the embedded engine (RedriveExecution, StopExecution).
+#[async_trait]
+impl ExecutionControl for EngineStarter {
+    async fn redrive(&self, job_id: Uuid) -> Result<(), ControlError> {
+        let arn = execution_arn(&self.state_machine_arn, &job_id.to_string());
+        self.engine
+            .redrive_execution(&arn)
+            .await
+            .map(|_| ())
+            .map_err(control_error)
+    }
+
+    async fn stop(
+        &self,
+        job_id: Uuid,
+        error: Option<&str>,
+        cause: Option<&str>,
+    ) -> Result<(), ControlError> {
+        let arn = execution_arn(&self.state_machine_arn, &job_id.to_string());
+        // StopExecution of an ended execution changes nothing; the operator is told so.
+        let status = self
+            .engine
+            .describe_execution(&arn)
+            .map_err(control_error)?
+            .status;
+        if status != ExecutionStatus::Running {
+            return Err(ControlError::NotAllowed(format!(
+                "Execution is {status} and cannot be stopped"
+            )));
+        }
+        self.engine
+            .stop_execution(&arn, error, cause)
+            .await
+            .map(|_| ())
+            .map_err(control_error)
+    }
+}
+
+fn control_error(e: EngineError) -> ControlError {
+    match e {
+        EngineError::ExecutionDoesNotExist(arn) => ControlError::NoExecution(arn),
+        EngineError::ExecutionNotRedrivable(why) => ControlError::NotAllowed(why),
+        EngineError::Store(_) | EngineError::Shutdown => ControlError::Unavailable(e.to_string()),
+        other => ControlError::Other(other.to_string()),
     }
 }
 
@@ -86,7 +137,9 @@ mod tests {
             ExecutionEnd::Succeeded { output } => (ExecutionStatus::Succeeded, output, None, None),
             ExecutionEnd::Failed { error, cause } => (ExecutionStatus::Failed, None, error, cause),
             ExecutionEnd::TimedOut => (ExecutionStatus::TimedOut, None, None, None),
-            ExecutionEnd::Aborted => (ExecutionStatus::Aborted, None, None, None),
+            ExecutionEnd::Aborted { error, cause } => {
+                (ExecutionStatus::Aborted, None, error, cause)
+            }
         };
         ExecutionStatusChange {
             execution_arn: execution_arn(

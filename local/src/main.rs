@@ -84,6 +84,13 @@ enum Command {
         #[command(flatten)]
         data: DataFolder,
     },
+    /// The dead-letter queue of a data folder: job messages whose execution never started.
+    DeadLetters {
+        #[command(subcommand)]
+        command: DeadLettersCommand,
+        #[command(flatten)]
+        data: DataFolder,
+    },
     /// Manage the API keys of a data folder.
     Keys {
         #[command(subcommand)]
@@ -179,16 +186,119 @@ struct DataFolder {
     path: PathBuf,
 }
 
+/// The running server's operator API.
+#[derive(Args)]
+struct OperatorApiArgs {
+    /// The server's base URL.
+    #[arg(long, env = "PETAVATAR_API", default_value = "http://127.0.0.1:8080")]
+    api: String,
+    /// An operator key (`petavatar keys create --operator`), not a client API key.
+    #[arg(long, env = "PETAVATAR_OPERATOR_KEY", hide_env_values = true)]
+    operator_key: String,
+}
+
+impl OperatorApiArgs {
+    fn into_api(self) -> executions::OperatorApi {
+        executions::OperatorApi {
+            base: self.api,
+            key: self.operator_key,
+        }
+    }
+}
+
+fn parse_status(text: &str) -> Result<statemachine::ExecutionStatus, String> {
+    petavatar::console::parse_status(text).map_err(|e| e.to_string())
+}
+
+/// An RFC 3339 time, or a duration before now.
+fn parse_when(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = petavatar::console::parse_time(text) {
+        return Ok(t);
+    }
+    let ago = submit::parse_timeout(text).map_err(|_| {
+        format!("{text:?} is neither an RFC 3339 time nor a duration (90s, 10m, 2h)")
+    })?;
+    let ago = chrono::TimeDelta::from_std(ago).map_err(|e| e.to_string())?;
+    Ok(chrono::Utc::now() - ago)
+}
+
+#[derive(Subcommand)]
+enum DeadLettersCommand {
+    /// Each dead letter: its message id, job, receive count and last error.
+    List,
+    /// Move dead letters back to the queue (each job still gets one execution).
+    Replay {
+        /// The message to replay.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        message_id: Option<String>,
+        /// Every dead letter.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete dead letters.
+    Purge {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        message_id: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+}
+
 #[derive(Subcommand)]
 enum KeysCommand {
     /// Create an API key and print it (it is shown once; only its hash is stored).
-    Create,
+    Create {
+        /// An operator key (the execution pages and the operator API) instead of a client's.
+        #[arg(long)]
+        operator: bool,
+    },
 }
 
 #[derive(Subcommand)]
 enum ExecutionsCommand {
-    /// Every execution, newest first.
-    List,
+    /// Executions, newest first, filtered and paged as ListExecutions.
+    List {
+        /// RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED.
+        #[arg(long, value_parser = parse_status)]
+        status: Option<statemachine::ExecutionStatus>,
+        /// Started at or after this time: RFC 3339, or a duration ago (90s, 10m, 2h).
+        #[arg(long, value_parser = parse_when)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Started before this time: RFC 3339, or a duration ago.
+        #[arg(long, value_parser = parse_when)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only executions whose name (the job id) starts with this.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// At most this many (1 to 1000; default 100).
+        #[arg(long)]
+        max_results: Option<usize>,
+        /// The token the previous page printed.
+        #[arg(long)]
+        next_token: Option<String>,
+    },
+    /// Redrive a failed job's execution from the state that failed (the job goes back to
+    /// `processing`, then to its new outcome). Asks the running server.
+    Redrive {
+        job_id: String,
+        #[command(flatten)]
+        api: OperatorApiArgs,
+        /// Follow the execution until it ends (at most this long: 90s, 10m, …).
+        #[arg(long, value_parser = submit::parse_timeout)]
+        wait: Option<std::time::Duration>,
+    },
+    /// Stop a job's running execution; the job ends `failed` with this error and cause.
+    Stop {
+        job_id: String,
+        #[command(flatten)]
+        api: OperatorApiArgs,
+        /// The error name the job gets (default PetAvatar.Aborted).
+        #[arg(long)]
+        error: Option<String>,
+        /// The message the job gets.
+        #[arg(long)]
+        cause: Option<String>,
+    },
     /// One execution (its name is the job id, or give the full ARN) and its events.
     Show {
         id: String,
@@ -218,6 +328,27 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn dead_letters(
+    command: DeadLettersCommand,
+    data: &std::path::Path,
+) -> Result<(), petavatar::dead_letters::DeadLetterError> {
+    let letters = petavatar::dead_letters::DeadLetters::open(data)?;
+    match command {
+        DeadLettersCommand::List => {
+            petavatar::dead_letters::print_list(&letters.queue.dead_letter_messages()?);
+        }
+        DeadLettersCommand::Replay { message_id, .. } => {
+            let n = letters.replay(message_id.as_deref()).await?;
+            println!("replayed {n} message(s)");
+        }
+        DeadLettersCommand::Purge { message_id, .. } => {
+            let n = letters.queue.purge_dead_letters(message_id.as_deref())?;
+            println!("purged {n} message(s)");
+        }
+    }
+    Ok(())
 }
 
 async fn dispatch(command: Command) -> Result<(), String> {
@@ -288,17 +419,63 @@ async fn dispatch(command: Command) -> Result<(), String> {
         Command::Executions { command, data } => {
             logging::init_cli();
             match command {
-                ExecutionsCommand::List => executions::list(&data.path),
+                ExecutionsCommand::List {
+                    status,
+                    since,
+                    until,
+                    prefix,
+                    max_results,
+                    next_token,
+                } => executions::list(
+                    &data.path,
+                    &petavatar::console::ExecutionFilter {
+                        status,
+                        started_after: since,
+                        started_before: until,
+                        name_prefix: prefix,
+                        max_results,
+                        next_token,
+                    },
+                ),
                 ExecutionsCommand::Show { id, json } => executions::show(&data.path, &id, json),
+                ExecutionsCommand::Redrive { job_id, api, wait } => {
+                    executions::act(&api.into_api(), &job_id, executions::Action::Redrive, wait)
+                        .await
+                }
+                ExecutionsCommand::Stop {
+                    job_id,
+                    api,
+                    error,
+                    cause,
+                } => {
+                    executions::act(
+                        &api.into_api(),
+                        &job_id,
+                        executions::Action::Stop { error, cause },
+                        None,
+                    )
+                    .await
+                }
             }
             .map_err(|e| e.to_string())
         }
+        Command::DeadLetters { command, data } => {
+            logging::init_cli();
+            dead_letters(command, &data.path)
+                .await
+                .map_err(|e| e.to_string())
+        }
         Command::Keys {
-            command: KeysCommand::Create,
+            command: KeysCommand::Create { operator },
             data,
         } => {
-            let (key_id, key) = serve::create_key(&data.path).map_err(|e| e.to_string())?;
-            eprintln!("Created API key {key_id} (shown once, keep it):");
+            let (kind, what) = if operator {
+                (petavatar::store::KeyKind::Operator, "operator key")
+            } else {
+                (petavatar::store::KeyKind::Client, "API key")
+            };
+            let (key_id, key) = serve::create_key(&data.path, kind).map_err(|e| e.to_string())?;
+            eprintln!("Created {what} {key_id} (shown once, keep it):");
             println!("{key}");
             Ok(())
         }

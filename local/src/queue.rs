@@ -37,6 +37,28 @@ pub struct ReceivedMessage {
 const MAIN: &str = "main";
 const DEAD_LETTER: &str = "dlq";
 
+/// A message of the dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub message_id: String,
+    pub body: String,
+    pub receive_count: u32,
+    /// Why its last receive was not handled, if the worker said.
+    pub last_error: Option<String>,
+    pub sent_at: DateTime<Utc>,
+}
+
+/// Databases made before dead letters kept their error lack the column: add it.
+fn add_last_error_column(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let has: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('queue_messages') WHERE name = 'last_error'")?
+        .exists([])?;
+    if !has {
+        conn.execute_batch("ALTER TABLE queue_messages ADD COLUMN last_error TEXT")?;
+    }
+    Ok(())
+}
+
 #[derive(Clone)]
 pub struct SqliteQueue {
     conn: Arc<Mutex<Connection>>,
@@ -82,6 +104,7 @@ impl SqliteQueue {
                  sent_at_ms INTEGER NOT NULL
              );",
         )?;
+        add_last_error_column(&conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             max_receives,
@@ -254,6 +277,63 @@ impl SqliteQueue {
         self.count(DEAD_LETTER)
     }
 
+    /// Why the latest receive of a message was not handled, kept with it (into the dead-letter
+    /// queue) for the operator. A stale handle changes nothing.
+    pub fn record_error(&self, receipt_handle: &str, error: &str) -> Result<(), QueueError> {
+        self.lock().execute(
+            "UPDATE queue_messages SET last_error = ?2 WHERE receipt_handle = ?1",
+            params![receipt_handle, error],
+        )?;
+        Ok(())
+    }
+
+    /// The dead-letter queue, oldest first, with what an operator needs to judge a message.
+    pub fn dead_letter_messages(&self) -> Result<Vec<DeadLetter>, QueueError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT message_id, body, receive_count, last_error, sent_at_ms FROM queue_messages
+             WHERE queue = ?1 ORDER BY sent_at_ms, rowid",
+        )?;
+        let rows = stmt.query_map(params![DEAD_LETTER], |r| {
+            Ok(DeadLetter {
+                message_id: r.get(0)?,
+                body: r.get(1)?,
+                receive_count: r.get(2)?,
+                last_error: r.get(3)?,
+                sent_at: DateTime::from_timestamp_millis(r.get(4)?).unwrap_or_default(),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Moves dead letters back to the main queue (all, or the one with `message_id`), visible
+    /// at once and with their receive count reset, as SQS's dead-letter redrive
+    /// (StartMessageMoveTask) does; returns how many moved.
+    pub fn replay_dead_letters(
+        &self,
+        message_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, QueueError> {
+        let changed = self.lock().execute(
+            "UPDATE queue_messages SET queue = ?1, receive_count = 0, receipt_handle = NULL,
+                 visible_at_ms = ?3
+             WHERE queue = ?2 AND (?4 IS NULL OR message_id = ?4)",
+            params![MAIN, DEAD_LETTER, now.timestamp_millis(), message_id],
+        )?;
+        if changed > 0 {
+            self.sent.notify_one();
+        }
+        Ok(changed)
+    }
+
+    /// Deletes dead letters (all, or the one with `message_id`); returns how many.
+    pub fn purge_dead_letters(&self, message_id: Option<&str>) -> Result<usize, QueueError> {
+        Ok(self.lock().execute(
+            "DELETE FROM queue_messages WHERE queue = ?1 AND (?2 IS NULL OR message_id = ?2)",
+            params![DEAD_LETTER, message_id],
+        )?)
+    }
+
     /// Bodies of the dead-letter queue, oldest first.
     pub fn dead_letters(&self) -> Result<Vec<String>, QueueError> {
         let conn = self.lock();
@@ -287,6 +367,56 @@ mod tests {
     }
 
     const VIS: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn dead_letters_keep_their_last_error_and_are_replayed_or_purged() {
+        let q = SqliteQueue::in_memory(2).unwrap();
+        let first = q.send("a", t(0)).unwrap();
+        q.send("b", t(1)).unwrap();
+        for round in 0..2 {
+            for m in q.receive(10, Duration::ZERO, t(10 + round)).unwrap() {
+                q.record_error(&m.receipt_handle, &format!("failed {}", m.body))
+                    .unwrap();
+            }
+        }
+        assert!(q.receive(10, Duration::ZERO, t(20)).unwrap().is_empty());
+        let dead = q.dead_letter_messages().unwrap();
+        assert_eq!(
+            dead.iter()
+                .map(|d| (d.body.as_str(), d.receive_count, d.last_error.as_deref()))
+                .collect::<Vec<_>>(),
+            [("a", 2, Some("failed a")), ("b", 2, Some("failed b"))]
+        );
+        assert_eq!(q.replay_dead_letters(Some(&first), t(30)).unwrap(), 1);
+        let again = q.receive(10, VIS, t(30)).unwrap();
+        assert_eq!(
+            (again.len(), again[0].body.as_str(), again[0].receive_count),
+            (1, "a", 1)
+        );
+        assert_eq!(q.replay_dead_letters(Some("no-such-id"), t(30)).unwrap(), 0);
+        assert_eq!(q.purge_dead_letters(None).unwrap(), 1);
+        assert_eq!(q.dead_letter_depth().unwrap(), 0);
+        assert_eq!(q.depth().unwrap(), 1, "the replayed one is not purged");
+    }
+
+    #[test]
+    fn a_queue_made_before_last_error_gains_the_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE queue_messages (message_id TEXT PRIMARY KEY, queue TEXT NOT NULL,
+                 body TEXT NOT NULL, sent_at_ms INTEGER NOT NULL, visible_at_ms INTEGER NOT NULL,
+                 receive_count INTEGER NOT NULL DEFAULT 0, receipt_handle TEXT);",
+        )
+        .unwrap();
+        drop(conn);
+        let q = SqliteQueue::open(&path, 3).unwrap();
+        q.send("a", t(0)).unwrap();
+        let m = q.receive(1, VIS, t(0)).unwrap();
+        q.record_error(&m[0].receipt_handle, "boom").unwrap();
+        assert!(SqliteQueue::open(&path, 3).is_ok(), "and opens again");
+    }
 
     #[test]
     fn a_received_message_is_invisible_until_its_timeout() {

@@ -28,11 +28,12 @@ use crate::guard::{self, AllowedHosts, FormsGuard};
 use crate::http_server::{self, ServerLimits};
 use crate::jobqueue::LocalJobQueue;
 use crate::limits::KeyLimits;
+use crate::operator::OperatorAuth;
 use crate::presign::LocalPresigner;
 use crate::queue::SqliteQueue;
 use crate::runtime::{self, GENERATED_BUCKET, UPLOADS_BUCKET};
 use crate::signing::Signer;
-use crate::store::{ApiKeyStore, FsObjectStore, SqliteJobStore};
+use crate::store::{ApiKeyStore, FsObjectStore, KeyKind, SqliteJobStore};
 use crate::summary::ServerEvents;
 use crate::web::{self, LocalState};
 use crate::worker::{self, Worker};
@@ -182,10 +183,10 @@ impl Authenticator for SqliteKeyAuthenticator {
     }
 }
 
-/// Creates an API key in `data` and returns it (shown once: only its hash is kept).
-pub fn create_key(data: &Path) -> Result<(String, String), ServeError> {
+/// Creates a key of `kind` in `data` and returns it (shown once: only its hash is kept).
+pub fn create_key(data: &Path, kind: KeyKind) -> Result<(String, String), ServeError> {
     create_data_folder(data)?;
-    Ok(ApiKeyStore::open(&database_path(data))?.create()?)
+    Ok(ApiKeyStore::open_kind(&database_path(data), kind)?.create()?)
 }
 
 pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
@@ -201,6 +202,18 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         eprintln!("Created API key {key_id} (shown once, keep it): {key}");
         tracing::info!(key_id, "api key created");
     }
+    let operator_keys = ApiKeyStore::open_operators(&db)?;
+    if operator_keys.all()?.is_empty() {
+        let (key_id, key) = operator_keys.create()?;
+        eprintln!(
+            "Created operator key {key_id} for the execution pages and the operator API (shown once, keep it; sign in at /operator/login): {key}"
+        );
+        tracing::info!(key_id, "operator key created");
+    }
+    let operators = Arc::new(OperatorAuth {
+        operators: operator_keys,
+        clients: ApiKeyStore::open(&db)?,
+    });
 
     let listener = tokio::net::TcpListener::bind(http_server::loopback(options.port))
         .await
@@ -302,6 +315,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         state_machine_arn,
         max_upload_bytes: api::MAX_UPLOAD_BYTES,
         limits: key_limits,
+        operators,
     };
     let app = app(AppParts {
         api: api::router(api_state),

@@ -516,10 +516,44 @@ impl ObjectStore for FsObjectStore {
 // ---------------------------------------------------------------------------------------------
 // API keys
 
-/// The `api_keys` table: an id (the owner of the jobs a key creates) and the SHA-256 of the
-/// key. The key itself is shown once, when created, and never stored.
+/// A table of keys: an id and the SHA-256 of the key. The key itself is shown once, when
+/// created, and never stored. Two kinds live in two tables, so that one can never pass for the
+/// other: client keys (`api_keys`, `pa_…`; the id owns the jobs the key creates) and operator
+/// keys (`operator_keys`, `pa_op_…`; they open the execution pages and the operator API, and
+/// own no jobs).
 pub struct ApiKeyStore {
     db: Mutex<KeysDb>,
+    kind: KeyKind,
+}
+
+/// Which keys a [`ApiKeyStore`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Client,
+    Operator,
+}
+
+impl KeyKind {
+    fn table(self) -> &'static str {
+        match self {
+            KeyKind::Client => "api_keys",
+            KeyKind::Operator => "operator_keys",
+        }
+    }
+
+    fn id_prefix(self) -> &'static str {
+        match self {
+            KeyKind::Client => "key-",
+            KeyKind::Operator => "op-",
+        }
+    }
+
+    fn key_prefix(self) -> &'static str {
+        match self {
+            KeyKind::Client => "pa_",
+            KeyKind::Operator => "pa_op_",
+        }
+    }
 }
 
 struct KeysDb {
@@ -529,27 +563,45 @@ struct KeysDb {
 }
 
 impl ApiKeyStore {
+    /// The client keys of the database at `path`.
     pub fn open(path: &Path) -> Result<Self, rusqlite::Error> {
+        Self::open_kind(path, KeyKind::Client)
+    }
+
+    /// The operator keys of the database at `path`.
+    pub fn open_operators(path: &Path) -> Result<Self, rusqlite::Error> {
+        Self::open_kind(path, KeyKind::Operator)
+    }
+
+    pub fn open_kind(path: &Path, kind: KeyKind) -> Result<Self, rusqlite::Error> {
         let conn = open_db(path)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS api_keys (
+        conn.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS {} (
                  key_id TEXT PRIMARY KEY,
                  sha256 TEXT NOT NULL,
                  created_at TEXT NOT NULL
              );",
-        )?;
+            kind.table()
+        ))?;
         Ok(Self {
             db: Mutex::new(KeysDb { conn, loaded: None }),
+            kind,
         })
     }
 
-    pub fn all(&self) -> Result<Vec<api::StoredApiKey>, rusqlite::Error> {
-        Self::read_all(&lock(&self.db).conn)
+    pub fn kind(&self) -> KeyKind {
+        self.kind
     }
 
-    fn read_all(conn: &Connection) -> Result<Vec<api::StoredApiKey>, rusqlite::Error> {
-        let mut stmt =
-            conn.prepare_cached("SELECT key_id, sha256 FROM api_keys ORDER BY created_at")?;
+    pub fn all(&self) -> Result<Vec<api::StoredApiKey>, rusqlite::Error> {
+        self.read_all(&lock(&self.db).conn)
+    }
+
+    fn read_all(&self, conn: &Connection) -> Result<Vec<api::StoredApiKey>, rusqlite::Error> {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT key_id, sha256 FROM {} ORDER BY created_at",
+            self.kind.table()
+        ))?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         let mut keys = Vec::new();
         for row in rows {
@@ -580,19 +632,27 @@ impl ApiKeyStore {
         {
             return Ok(authenticator.clone());
         }
-        let authenticator = Arc::new(api::ApiKeyAuthenticator::new(Self::read_all(&db.conn)?));
+        let authenticator = Arc::new(api::ApiKeyAuthenticator::new(self.read_all(&db.conn)?));
         db.loaded = Some((version, authenticator.clone()));
         Ok(authenticator)
     }
 
-    /// Creates a key; returns `(key_id, key)`. The key is 32 random bytes, hex, prefixed `pa_`.
+    /// Creates a key; returns `(key_id, key)`. The key is 32 random bytes, hex, prefixed `pa_`
+    /// (a client's) or `pa_op_` (an operator's).
     pub fn create(&self) -> Result<(String, String), rusqlite::Error> {
-        let key_id = format!("key-{}", &Uuid::new_v4().simple().to_string()[..12]);
+        let key_id = format!(
+            "{}{}",
+            self.kind.id_prefix(),
+            &Uuid::new_v4().simple().to_string()[..12]
+        );
         let secret: [u8; 32] = rand::random();
-        let key = format!("pa_{}", hex::encode(secret));
+        let key = format!("{}{}", self.kind.key_prefix(), hex::encode(secret));
         let mut db = lock(&self.db);
         db.conn.execute(
-            "INSERT INTO api_keys (key_id, sha256, created_at) VALUES (?1, ?2, ?3)",
+            &format!(
+                "INSERT INTO {} (key_id, sha256, created_at) VALUES (?1, ?2, ?3)",
+                self.kind.table()
+            ),
             params![
                 key_id,
                 hex::encode(api::hash_api_key(&key)),

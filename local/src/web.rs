@@ -5,23 +5,25 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use api::ApiError;
+use axum::Router;
 use axum::extract::multipart::Field;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Query, State};
 use axum::http::{StatusCode, header};
+use axum::middleware;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::Utc;
 use serde::Deserialize;
-use serde_json::{Value, json};
-use statemachine::{Engine, EngineError};
+use statemachine::Engine;
 use steps::ports::{JobQueue, JobStore, ObjectStore, ObjectStoreError};
 use tracing::Instrument;
 
 use api::s3_post::{self, Refusal};
 use sha2::{Digest, Sha256};
 
+use crate::console;
 use crate::limits::{KeyLimits, UploadSlot};
+use crate::operator::{self, OperatorAuth};
 use crate::signing::{
     FIELD_BUCKET, FIELD_KEY, FIELD_POLICY, FIELD_SIGNATURE, SignatureError, Signer,
 };
@@ -46,6 +48,8 @@ pub struct LocalState {
     pub max_upload_bytes: u64,
     /// Uploads at once and open presigned forms, per API key.
     pub limits: KeyLimits,
+    /// Who may open the operator routes (`crate::operator`).
+    pub operators: Arc<OperatorAuth>,
 }
 
 pub fn routes(state: LocalState) -> Router {
@@ -57,19 +61,46 @@ pub fn routes(state: LocalState) -> Router {
     Router::new()
         .route("/", get(|| async { Html(INDEX_HTML) }))
         .route("/favicon.ico", get(favicon))
-        .route("/executions", get(|| async { Html(EXECUTIONS_HTML) }))
-        .route(
-            "/executions/{name}",
-            get(|| async { Html(EXECUTIONS_HTML) }),
-        )
-        .route("/api/executions", get(list_executions))
-        .route("/api/executions/{name}", get(execution_detail))
+        .merge(operator_routes(&state))
         .route(
             "/local/upload",
             post(upload).layer(DefaultBodyLimit::max(body_limit)),
         )
         .route("/local/download", get(download))
         .with_state(state)
+}
+
+/// What only an operator may open: the execution pages (a sign-in page otherwise) and their
+/// JSON (401/403 otherwise); and the sign-in itself, open to all.
+fn operator_routes(state: &LocalState) -> Router<LocalState> {
+    let auth = state.operators.clone();
+    let pages = Router::new()
+        .route("/executions", get(|| async { Html(EXECUTIONS_HTML) }))
+        .route(
+            "/executions/{name}",
+            get(|| async { Html(EXECUTIONS_HTML) }),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            auth.clone(),
+            operator::require_operator_page,
+        ));
+    let json = Router::new()
+        .route("/api/executions", get(console::list_executions))
+        .route("/api/executions/{name}", get(console::execution_detail))
+        .route("/api/executions/{name}/redrive", post(console::redrive))
+        .route("/api/executions/{name}/stop", post(console::stop))
+        .route_layer(middleware::from_fn_with_state(
+            auth.clone(),
+            operator::require_operator_api,
+        ));
+    let sign_in = Router::new()
+        .route(
+            "/operator/login",
+            get(operator::login_form).post(operator::login),
+        )
+        .route("/operator/logout", post(operator::logout))
+        .with_state(auth);
+    pages.merge(json).merge(sign_in)
 }
 
 async fn favicon() -> impl IntoResponse {
@@ -87,20 +118,6 @@ fn access_denied(e: SignatureError) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "AccessDenied", e.to_string())
 }
 
-fn engine_error(e: EngineError) -> ApiError {
-    match e {
-        EngineError::ExecutionDoesNotExist(_) => {
-            ApiError::not_found("ExecutionDoesNotExist", e.to_string())
-        }
-        other => ApiError::internal("engine", other),
-    }
-}
-
-async fn list_executions(State(state): State<LocalState>) -> Result<Json<Value>, ApiError> {
-    let executions = state.engine.list_executions(None).map_err(engine_error)?;
-    Ok(Json(json!({ "executions": executions })))
-}
-
 /// An execution's ARN from its name (the job id) or from the ARN itself.
 pub fn execution_arn(state_machine_arn: &str, name_or_arn: &str) -> String {
     if name_or_arn.starts_with("arn:") {
@@ -108,26 +125,6 @@ pub fn execution_arn(state_machine_arn: &str, name_or_arn: &str) -> String {
     } else {
         crate::runtime::execution_arn(state_machine_arn, name_or_arn)
     }
-}
-
-async fn execution_detail(
-    State(state): State<LocalState>,
-    Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let arn = execution_arn(&state.state_machine_arn, &name);
-    let execution = state
-        .engine
-        .describe_execution(&arn)
-        .map_err(engine_error)?;
-    let definition = state
-        .engine
-        .describe_state_machine(&execution.state_machine_arn)
-        .map_err(engine_error)?;
-    let definition: Value = serde_json::from_str(&definition).unwrap_or(Value::Null);
-    let events = state.engine.history(&arn).map_err(engine_error)?;
-    Ok(Json(
-        json!({ "execution": execution, "definition": definition, "events": events }),
-    ))
 }
 
 /// The presigned POST of the local "S3": form fields first, the file last (as S3 requires),
@@ -477,6 +474,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut buckets = HashMap::new();
+        let db = uploads_root.with_extension("keys.db");
         buckets.insert(UPLOADS.to_owned(), FsObjectStore::new(uploads_root));
         let state = LocalState {
             signer,
@@ -490,6 +488,10 @@ mod tests {
             state_machine_arn: "arn:aws:states:local:000000000000:stateMachine:p".to_owned(),
             max_upload_bytes: api::MAX_UPLOAD_BYTES,
             limits: KeyLimits::new(16, 16),
+            operators: Arc::new(OperatorAuth {
+                operators: crate::store::ApiKeyStore::open_operators(&db).unwrap(),
+                clients: crate::store::ApiKeyStore::open(&db).unwrap(),
+            }),
         };
         tokio::spawn(async move { axum::serve(listener, routes(state)).await });
         base

@@ -199,9 +199,15 @@ impl Worker {
         }
     }
 
-    /// Deletes the message of a started or ended job; a retry leaves it for redelivery.
+    /// Deletes the message of a started or ended job; a retry leaves it for redelivery, with
+    /// its reason (what an operator sees of it in the dead-letter queue).
     pub fn acknowledge(&self, message: &ReceivedMessage, outcome: &Outcome) {
         let (Outcome::Started { job_id, .. } | Outcome::Skipped { job_id }) = outcome else {
+            if let Outcome::Retry(reason) = outcome
+                && let Err(e) = self.queue.record_error(&message.receipt_handle, reason)
+            {
+                tracing::warn!(message_id = message.message_id, error = %e, "cannot record why a message failed");
+            }
             return;
         };
         if let Err(e) = self.queue.delete(&message.receipt_handle) {
@@ -417,6 +423,68 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_replayed_dead_letter_gives_its_job_exactly_one_execution() {
+        let mut f = fixture(Duration::ZERO).await;
+        let job = new_job(&f).await;
+        // No such state machine: every start fails, until an operator fixes it.
+        let real = std::mem::replace(
+            &mut f.worker.state_machine_arn,
+            "arn:aws:states:local:000000000000:stateMachine:missing".into(),
+        );
+        f.worker.queue.send(&message(&job), Utc::now()).unwrap();
+        for _ in 0..3 {
+            assert_eq!(f.worker.poll_once().await.unwrap(), 1);
+        }
+        assert_eq!(f.worker.poll_once().await.unwrap(), 0, "moved to the DLQ");
+        let dead = f.worker.queue.dead_letter_messages().unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].receive_count, 3);
+        assert_eq!(crate::dead_letters::job_of(&dead[0]), Some(job.job_id));
+        assert!(
+            dead[0]
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("missing")),
+            "{:?}",
+            dead[0].last_error
+        );
+        let failed = f.jobs.get(job.job_id).await.unwrap();
+        assert_eq!(failed.error.unwrap().code, NOT_STARTED);
+
+        f.worker.state_machine_arn = real.clone();
+        let starter = EngineStarter {
+            engine: f.worker.engine.clone(),
+            state_machine_arn: real,
+        };
+        let replayed =
+            crate::dead_letters::replay(&f.worker.queue, f.jobs.as_ref(), &starter, None)
+                .await
+                .unwrap();
+        assert_eq!(replayed, 1);
+        assert_eq!(f.worker.queue.dead_letter_depth().unwrap(), 0);
+        // A second message for the job (a client's retry) on top of the replayed one.
+        f.worker.queue.send(&message(&job), Utc::now()).unwrap();
+        assert_eq!(f.worker.poll_once().await.unwrap(), 2);
+        let executions = f.worker.engine.list_executions(None).unwrap();
+        assert_eq!(executions.len(), 1, "one execution for the job");
+        let done = f
+            .worker
+            .engine
+            .wait(&executions[0].execution_arn)
+            .await
+            .unwrap();
+        assert_eq!(done.status, ExecutionStatus::Succeeded);
+        assert_eq!(
+            f.jobs.get(job.job_id).await.unwrap().status,
+            JobStatus::Completed
+        );
+        let again = crate::dead_letters::replay(&f.worker.queue, f.jobs.as_ref(), &starter, None)
+            .await
+            .unwrap();
+        assert_eq!(again, 0, "nothing left to replay");
+    }
+
+    #[tokio::test]
     async fn an_execution_with_the_same_name_counts_as_started() {
         let f = fixture(Duration::ZERO).await;
         let job = Job::new(
@@ -500,7 +568,12 @@ mod tests {
             .await
             .unwrap();
         let failed = wait_for_status(&f.jobs, job.job_id, JobStatus::Failed).await;
-        assert_eq!(failed.error.unwrap().code, "PetAvatar.Aborted");
+        // The operator's error and cause are the job's (steps::lifecycle::job_error_for).
+        let error = failed.error.unwrap();
+        assert_eq!(
+            (error.code.as_str(), error.message.as_str()),
+            ("Operator", "stopped by a test")
+        );
     }
 
     /// The engine's own lines for an execution a message started carry the job's id: the

@@ -44,9 +44,15 @@ async fn a_job_survives_sigkill_and_completes_after_restart() {
     );
     server.kill();
 
+    let operator_key = server.operator_key();
     let restarted = Server::start(&data, 0);
     assert!(restarted.key.is_none(), "no new key on restart");
-    let client = Client::new(&restarted, &key);
+    assert!(
+        restarted.operator_key.is_none(),
+        "no new operator key on restart"
+    );
+    let mut client = Client::new(&restarted, &key);
+    client.operator_key = operator_key;
     let seen = client
         .poll_until(&job_id, Duration::from_secs(120), is_terminal)
         .await;

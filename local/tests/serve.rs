@@ -202,7 +202,7 @@ async fn an_upload_alone_starts_its_job_and_both_paths_make_one_execution() {
         .await;
     assert_eq!(seen.last().unwrap()["status"], "completed");
     let list: Value = client
-        .get_unauthenticated("/api/executions")
+        .operator_get("/api/executions")
         .await
         .json()
         .await
@@ -342,7 +342,12 @@ async fn api_errors_over_http() {
             "index page lacks #{id}"
         );
     }
-    let view = client.page(&format!("/executions/{job_id}")).await;
+    let view = client
+        .operator_get(&format!("/executions/{job_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
     for id in [
         "execution-graph",
         "execution-status",
@@ -366,7 +371,7 @@ async fn api_errors_over_http() {
         assert!(html.contains(r#"rel="icon" href="/favicon.ico""#));
     }
     let res = client
-        .get_unauthenticated(&format!("/api/executions/{}", uuid::Uuid::new_v4()))
+        .operator_get(&format!("/api/executions/{}", uuid::Uuid::new_v4()))
         .await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 

@@ -9,6 +9,9 @@
 //! - `advance` keeps the larger progress, and the stage follows the progress, so the two
 //!   parallel branches may report in either order;
 //! - the execution ARN may be recorded in any status;
+//! - the one way out of a terminal status is an operator's redrive ([`JobUpdate::Redrive`]):
+//!   `failed → processing`, the error cleared, stage and progress kept (the redriven execution
+//!   goes on from the state that failed);
 //! - a refused write is [`JobStoreError::Conflict`] and changes nothing.
 
 use chrono::{DateTime, Utc};
@@ -27,6 +30,8 @@ pub enum JobUpdate {
     Fail(JobError),
     /// `JobStore::set_execution_arn`: the execution that runs the job.
     SetExecutionArn(String),
+    /// `JobStore::redrive`: an operator redrives the failed job's execution; only from `failed`.
+    Redrive,
 }
 
 impl JobUpdate {
@@ -37,6 +42,7 @@ impl JobUpdate {
             JobUpdate::Complete(_) => Some(JobStatus::Completed),
             JobUpdate::Fail(_) => Some(JobStatus::Failed),
             JobUpdate::SetExecutionArn(_) => None,
+            JobUpdate::Redrive => Some(JobStatus::Processing),
         }
     }
 
@@ -47,6 +53,7 @@ impl JobUpdate {
             JobUpdate::Complete(_) => "complete".to_owned(),
             JobUpdate::Fail(_) => "fail".to_owned(),
             JobUpdate::SetExecutionArn(_) => "set the execution".to_owned(),
+            JobUpdate::Redrive => "redrive".to_owned(),
         }
     }
 }
@@ -58,7 +65,9 @@ pub fn apply_update(
     update: JobUpdate,
     now: DateTime<Utc>,
 ) -> Result<Job, JobStoreError> {
-    if let Some(target) = update.target_status() {
+    if matches!(update, JobUpdate::Redrive) {
+        check_redrive(job)?;
+    } else if let Some(target) = update.target_status() {
         check_transition(job, target, &update.attempted())?;
     }
     let mut next = job.clone();
@@ -86,6 +95,10 @@ pub fn apply_update(
             next.error = Some(error);
         }
         JobUpdate::SetExecutionArn(arn) => next.execution_arn = Some(arn),
+        JobUpdate::Redrive => {
+            next.status = JobStatus::Processing;
+            next.error = None;
+        }
     }
     next.updated_at = now;
     Ok(next)
@@ -103,6 +116,18 @@ pub fn check_transition(
             job_id: job.job_id,
             current: job.status,
             attempted: attempted.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether the job may be redriven: only a failed job.
+pub fn check_redrive(job: &Job) -> Result<(), JobStoreError> {
+    if job.status != JobStatus::Failed {
+        return Err(JobStoreError::Conflict {
+            job_id: job.job_id,
+            current: job.status,
+            attempted: JobUpdate::Redrive.attempted(),
         });
     }
     Ok(())
@@ -184,6 +209,42 @@ mod tests {
                 })
             );
         }
+    }
+
+    #[test]
+    fn only_a_failed_job_is_redriven_back_to_processing() {
+        let processing = apply_update(&queued(), advance(Stage::MapCareer, 45), later()).unwrap();
+        let failed = apply_update(&processing, failure(), later()).unwrap();
+        let redriven = apply_update(&failed, JobUpdate::Redrive, later()).unwrap();
+        assert_eq!(
+            (
+                redriven.status,
+                redriven.stage,
+                redriven.progress,
+                redriven.error.clone()
+            ),
+            (JobStatus::Processing, Stage::MapCareer, 45, None)
+        );
+        // And on from there as any processing job.
+        let again = apply_update(&redriven, failure(), later()).unwrap();
+        assert_eq!(again.status, JobStatus::Failed);
+        for job in [queued(), processing, redriven] {
+            assert_eq!(
+                apply_update(&job, JobUpdate::Redrive, later()),
+                Err(JobStoreError::Conflict {
+                    job_id: job.job_id,
+                    current: job.status,
+                    attempted: "redrive".into(),
+                }),
+                "{}",
+                job.status
+            );
+        }
+        let completed_job = Job {
+            status: JobStatus::Completed,
+            ..queued()
+        };
+        assert!(apply_update(&completed_job, JobUpdate::Redrive, later()).is_err());
     }
 
     #[test]

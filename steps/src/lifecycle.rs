@@ -15,7 +15,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::ports::{JobStore, JobStoreError};
-use crate::{ErrorPayload, Job, JobError};
+use crate::{ErrorPayload, Job, JobError, JobStatus};
 use telemetry::emf::{self, JobEvent};
 
 /// The error code of a job whose execution could not be started, even after the retries.
@@ -302,8 +302,21 @@ pub enum ExecutionEnd {
         cause: Option<String>,
     },
     TimedOut,
-    /// Stopped by an operator (StopExecution).
-    Aborted,
+    /// Stopped by an operator (StopExecution), with the error and cause the operator gave.
+    Aborted {
+        error: Option<String>,
+        cause: Option<String>,
+    },
+}
+
+impl ExecutionEnd {
+    /// Stopped without a reason given.
+    pub fn aborted() -> Self {
+        ExecutionEnd::Aborted {
+            error: None,
+            cause: None,
+        }
+    }
 }
 
 /// The one table of what an ended execution means for its job: the error the job gets, or
@@ -312,7 +325,7 @@ pub enum ExecutionEnd {
 ///
 /// | end | job error |
 /// |---|---|
-/// | aborted | `PetAvatar.Aborted`, "the pipeline was stopped by an operator" |
+/// | aborted | the operator's error and cause; without them `PetAvatar.Aborted`, "the pipeline was stopped by an operator" |
 /// | timed out | `States.Timeout`, "the pipeline timed out" |
 /// | failed with an error name | that name; the Lambda's `errorMessage` from the cause, else the cause |
 /// | failed without one | `States.TaskFailed`, "the pipeline failed" |
@@ -329,8 +342,11 @@ pub fn job_error_for(end: &ExecutionEnd) -> Option<JobError> {
                 .as_deref()
                 .and_then(crate::record_failure::rejection_in_execution_output);
         }
-        ExecutionEnd::Aborted => (
-            ABORTED.to_owned(),
+        ExecutionEnd::Aborted { error, .. } => (
+            error
+                .clone()
+                .filter(|e| !e.trim().is_empty())
+                .unwrap_or_else(|| ABORTED.to_owned()),
             "the pipeline was stopped by an operator",
         ),
         ExecutionEnd::TimedOut => (TIMED_OUT.to_owned(), "the pipeline timed out"),
@@ -346,10 +362,10 @@ pub fn job_error_for(end: &ExecutionEnd) -> Option<JobError> {
     Some(JobError { code, message })
 }
 
-/// The cause an ended execution gave, if any (only failures carry one).
+/// The cause an ended execution gave, if any (failures, and stops an operator gave one).
 fn cause_of(end: &ExecutionEnd) -> Option<&str> {
     match end {
-        ExecutionEnd::Failed { cause, .. } => {
+        ExecutionEnd::Failed { cause, .. } | ExecutionEnd::Aborted { cause, .. } => {
             cause.as_deref().map(str::trim).filter(|c| !c.is_empty())
         }
         _ => None,
@@ -379,7 +395,15 @@ pub fn outcome_table() -> Vec<OutcomeCase> {
     let completed = r#"{"job_id":"123e4567-e89b-42d3-a456-426614174000","bucket":"b","key":"k","generated":[]}"#;
     let case = |name, end, code| OutcomeCase { name, end, code };
     vec![
-        case("aborted", ExecutionEnd::Aborted, Some(ABORTED)),
+        case("aborted", ExecutionEnd::aborted(), Some(ABORTED)),
+        case(
+            "aborted by an operator who gave a reason",
+            ExecutionEnd::Aborted {
+                error: Some("Operator.Cancelled".into()),
+                cause: Some("the owner asked".into()),
+            },
+            Some("Operator.Cancelled"),
+        ),
         case("timed out", ExecutionEnd::TimedOut, Some(TIMED_OUT)),
         case(
             "failed with an error name",
@@ -477,6 +501,183 @@ pub async fn reconcile(
     .await
 }
 
+// ---------------------------------------------------------------------------------------------
+// Operators: redrive and stop a job's execution.
+
+/// Why the runtime refused an operator's action on an execution.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    #[error("the job has no execution: {0}")]
+    NoExecution(String),
+    /// Not in a status that allows it: a redrive of a running or succeeded execution, a stop
+    /// of one that has ended (RedriveExecution's `ExecutionNotRedrivable`).
+    #[error("{0}")]
+    NotAllowed(String),
+    /// Throttled, busy: worth trying again.
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What an operator does to a job's execution (name = job id): the embedded engine locally,
+/// Step Functions on AWS (RedriveExecution, StopExecution).
+#[async_trait]
+pub trait ExecutionControl: Send + Sync {
+    /// RedriveExecution: the execution goes on from the state that failed.
+    async fn redrive(&self, job_id: Uuid) -> Result<(), ControlError>;
+    /// StopExecution with the operator's error and cause; `NotAllowed` unless it runs.
+    async fn stop(
+        &self,
+        job_id: Uuid,
+        error: Option<&str>,
+        cause: Option<&str>,
+    ) -> Result<(), ControlError>;
+}
+
+/// Why an operator's action on a job did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OperatorError {
+    #[error("job {0} not found")]
+    JobNotFound(Uuid),
+    #[error("job {job_id} is {status}: {why}")]
+    WrongStatus {
+        job_id: Uuid,
+        status: JobStatus,
+        why: &'static str,
+    },
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    #[error("job store: {0}")]
+    Store(JobStoreError),
+    #[error(transparent)]
+    Reconcile(#[from] ReconcileError),
+}
+
+impl From<JobStoreError> for OperatorError {
+    fn from(e: JobStoreError) -> Self {
+        match e {
+            JobStoreError::NotFound(job_id) => OperatorError::JobNotFound(job_id),
+            other => OperatorError::Store(other),
+        }
+    }
+}
+
+/// Redrives a failed job: the job goes back to `processing` (the one way out of `failed`,
+/// `steps::job_rules`), then its execution is redriven from the state that failed, and the job
+/// ends as that execution ends (RecordResult, RecordFailure or the reconciler, as for any
+/// execution). The job is reopened first so that the redriven stages may write to it; if the
+/// runtime refuses the redrive, the job is failed again with the error it had.
+pub async fn redrive(
+    jobs: &dyn JobStore,
+    control: &dyn ExecutionControl,
+    job_id: Uuid,
+) -> Result<Job, OperatorError> {
+    let span = tracing::info_span!("redrive", job_id = %job_id);
+    async move {
+        let job = jobs.get(job_id).await?;
+        let previous = job.error.clone().unwrap_or_else(|| JobError {
+            code: FAILED_UNNAMED.to_owned(),
+            message: "the pipeline failed".to_owned(),
+        });
+        let reopened = match jobs.redrive(job_id).await {
+            Ok(job) => job,
+            Err(JobStoreError::Conflict { current, .. }) => {
+                return Err(OperatorError::WrongStatus {
+                    job_id,
+                    status: current,
+                    why: "only a failed job can be redriven",
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Err(refused) = control.redrive(job_id).await {
+            tracing::warn!(error = %refused, "redrive refused; the job is failed as it was");
+            if let Err(e) = jobs.fail(job_id, previous).await {
+                tracing::error!(error = %e, "cannot put the job back to failed");
+            }
+            return Err(refused.into());
+        }
+        tracing::info!("job redriven");
+        Ok(reopened)
+    }
+    .instrument(span)
+    .await
+}
+
+/// Stops a queued or processing job's execution with the operator's error and cause; the job
+/// ends `failed` with them ([`job_error_for`] of the aborted end, written here and by the
+/// reconciler alike, so whichever is first writes the same error).
+pub async fn stop(
+    jobs: &dyn JobStore,
+    control: &dyn ExecutionControl,
+    job_id: Uuid,
+    error: Option<&str>,
+    cause: Option<&str>,
+) -> Result<Job, OperatorError> {
+    let span = tracing::info_span!("stop", job_id = %job_id);
+    async move {
+        let job = jobs.get(job_id).await?;
+        if job.status.is_terminal() {
+            return Err(OperatorError::WrongStatus {
+                job_id,
+                status: job.status,
+                why: "only a queued or processing job can be stopped",
+            });
+        }
+        control.stop(job_id, error, cause).await?;
+        let end = ExecutionEnd::Aborted {
+            error: error.map(str::to_owned),
+            cause: cause.map(str::to_owned),
+        };
+        reconcile(jobs, job_id, &end).await?;
+        tracing::info!("job stopped by an operator");
+        Ok(jobs.get(job_id).await?)
+    }
+    .instrument(span)
+    .await
+}
+
+/// What replaying a dead-lettered job message needs done to its job first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayPrepared {
+    /// The worker had given up on it ([`NOT_STARTED`]) and no execution exists: the job is
+    /// reopened (`failed → processing`) so that the replayed message starts it.
+    Reopened,
+    /// Nothing to do: its execution exists (the worker will find it: no second one), or the job
+    /// ended otherwise (the worker will skip it).
+    Unchanged,
+}
+
+/// Readies the job of a dead letter for its replay. The replayed message then goes through
+/// [`JobStarter::deliver`] as any other: execution name = job id, so however often a job's
+/// messages are replayed, it gets one execution.
+pub async fn prepare_replay(
+    jobs: &dyn JobStore,
+    starter: &dyn PipelineStarter,
+    job_id: Uuid,
+) -> Result<ReplayPrepared, OperatorError> {
+    let job = jobs.get(job_id).await?;
+    let not_started = job.status == JobStatus::Failed
+        && job.error.as_ref().is_some_and(|e| e.code == NOT_STARTED);
+    if !not_started
+        || starter
+            .execution_exists(job_id)
+            .await
+            .map_err(|e| OperatorError::Control(ControlError::Other(e.to_string())))?
+    {
+        return Ok(ReplayPrepared::Unchanged);
+    }
+    match jobs.redrive(job_id).await {
+        Ok(_) => {
+            tracing::info!(%job_id, "job reopened for the replay of its message");
+            Ok(ReplayPrepared::Reopened)
+        }
+        Err(JobStoreError::Conflict { .. }) => Ok(ReplayPrepared::Unchanged),
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -501,7 +702,7 @@ mod tests {
 
     #[test]
     fn the_outcome_table() {
-        assert_eq!(code(&ExecutionEnd::Aborted).as_deref(), Some(ABORTED));
+        assert_eq!(code(&ExecutionEnd::aborted()).as_deref(), Some(ABORTED));
         assert_eq!(code(&ExecutionEnd::TimedOut).as_deref(), Some(TIMED_OUT));
         assert_eq!(
             code(&failed(Some("PetAvatar.Internal"), None)).as_deref(),
@@ -589,5 +790,133 @@ mod tests {
         assert!(!unrecorded.execution_may_be_missing());
         assert!(StartJobError::Permanent("no machine".into()).execution_may_be_missing());
         assert!(StartJobError::Transient("throttled".into()).execution_may_be_missing());
+    }
+
+    /// A runtime that refuses or accepts every action, and counts them.
+    struct Control {
+        refuse: bool,
+        calls: std::sync::Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl ExecutionControl for Control {
+        async fn redrive(&self, job_id: Uuid) -> Result<(), ControlError> {
+            self.calls.lock().unwrap().push(format!("redrive {job_id}"));
+            if self.refuse {
+                return Err(ControlError::NotAllowed("Execution is SUCCEEDED".into()));
+            }
+            Ok(())
+        }
+        async fn stop(
+            &self,
+            job_id: Uuid,
+            _error: Option<&str>,
+            _cause: Option<&str>,
+        ) -> Result<(), ControlError> {
+            self.calls.lock().unwrap().push(format!("stop {job_id}"));
+            Ok(())
+        }
+    }
+
+    fn control(refuse: bool) -> Control {
+        Control {
+            refuse,
+            calls: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    async fn failed_job(jobs: &crate::memory::InMemoryJobStore) -> Uuid {
+        let job_id = Uuid::new_v4();
+        jobs.create(Job::new(
+            job_id,
+            "o",
+            "uploads/x/original.png",
+            chrono::Utc::now(),
+        ))
+        .await
+        .unwrap();
+        jobs.advance(job_id, crate::Stage::MapCareer, 45)
+            .await
+            .unwrap();
+        jobs.fail(
+            job_id,
+            JobError {
+                code: "PetAvatar.ModelError".into(),
+                message: "down".into(),
+            },
+        )
+        .await
+        .unwrap();
+        job_id
+    }
+
+    #[tokio::test]
+    async fn a_redrive_reopens_the_failed_job_and_a_refused_one_leaves_it_as_it_was() {
+        let jobs = crate::memory::InMemoryJobStore::new();
+        let job_id = failed_job(&jobs).await;
+        let refused = redrive(&jobs, &control(true), job_id).await;
+        assert!(
+            matches!(refused, Err(OperatorError::Control(_))),
+            "{refused:?}"
+        );
+        let job = jobs.get(job_id).await.unwrap();
+        assert_eq!(job.status, JobStatus::Failed);
+        assert_eq!(job.error.unwrap().code, "PetAvatar.ModelError");
+
+        let reopened = redrive(&jobs, &control(false), job_id).await.unwrap();
+        assert_eq!(
+            (reopened.status, reopened.error),
+            (JobStatus::Processing, None)
+        );
+        let again = redrive(&jobs, &control(false), job_id).await;
+        assert!(
+            matches!(
+                again,
+                Err(OperatorError::WrongStatus {
+                    status: JobStatus::Processing,
+                    ..
+                })
+            ),
+            "{again:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stopped_job_fails_with_the_operators_reason_and_an_ended_one_is_not_stopped() {
+        let jobs = crate::memory::InMemoryJobStore::new();
+        let job_id = Uuid::new_v4();
+        jobs.create(Job::new(
+            job_id,
+            "o",
+            "uploads/x/original.png",
+            chrono::Utc::now(),
+        ))
+        .await
+        .unwrap();
+        let runtime = control(false);
+        let job = stop(
+            &jobs,
+            &runtime,
+            job_id,
+            Some("Operator.Cancelled"),
+            Some("asked to"),
+        )
+        .await
+        .unwrap();
+        let error = job.error.unwrap();
+        assert_eq!(
+            (job.status, error.code.as_str(), error.message.as_str()),
+            (JobStatus::Failed, "Operator.Cancelled", "asked to")
+        );
+        let again = stop(&jobs, &runtime, job_id, None, None).await;
+        assert!(
+            matches!(again, Err(OperatorError::WrongStatus { .. })),
+            "{again:?}"
+        );
+        assert_eq!(
+            runtime.calls.lock().unwrap().len(),
+            1,
+            "the ended job's runtime is not asked"
+        );
     }
 }

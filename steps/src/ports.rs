@@ -111,6 +111,12 @@ pub trait JobStore: Send + Sync {
         self.update(job_id, JobUpdate::Fail(error)).await
     }
 
+    /// An operator redrives the job's execution: `failed` → `processing`, the error cleared.
+    /// Conflict unless the job is failed.
+    async fn redrive(&self, job_id: Uuid) -> Result<Job, JobStoreError> {
+        self.update(job_id, JobUpdate::Redrive).await
+    }
+
     /// Remember the execution that runs the job (allowed in any status).
     async fn set_execution_arn(
         &self,

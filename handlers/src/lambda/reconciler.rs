@@ -71,7 +71,10 @@ pub fn execution_end(detail: &ExecutionStatusChange) -> Option<ExecutionEnd> {
             cause: detail.cause.clone(),
         },
         "TIMED_OUT" => ExecutionEnd::TimedOut,
-        "ABORTED" => ExecutionEnd::Aborted,
+        "ABORTED" => ExecutionEnd::Aborted {
+            error: detail.error.clone(),
+            cause: detail.cause.clone(),
+        },
         _ => return None,
     })
 }
@@ -142,7 +145,7 @@ mod tests {
         );
         assert_eq!(
             execution_end(&detail("ABORTED")),
-            Some(ExecutionEnd::Aborted)
+            Some(ExecutionEnd::aborted())
         );
         assert_eq!(
             execution_end(&detail("RUNNING")),

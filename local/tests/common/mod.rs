@@ -56,6 +56,8 @@ pub struct Server {
     pub log: PathBuf,
     /// The key printed at first start (None after a restart).
     pub key: Option<String>,
+    /// The operator key printed at first start (None after a restart).
+    pub operator_key: Option<String>,
 }
 
 impl Server {
@@ -94,6 +96,7 @@ impl Server {
             data: data.to_owned(),
             log,
             key: None,
+            operator_key: None,
         };
         let lines = drain_lines(stderr);
         server.read_address_and_key(&lines);
@@ -115,6 +118,11 @@ impl Server {
             };
             if let Some((_, k)) = line.split_once("(shown once, keep it): ") {
                 self.key = Some(k.trim().to_owned());
+            }
+            if line.starts_with("Created operator key ")
+                && let Some((_, k)) = line.rsplit_once("): ")
+            {
+                self.operator_key = Some(k.trim().to_owned());
             }
             if let Some(rest) = line.split_once("listening on ").map(|(_, r)| r) {
                 self.base = rest.split_whitespace().next().unwrap().to_owned();
@@ -148,6 +156,12 @@ impl Server {
 
     pub fn key(&self) -> String {
         self.key.clone().expect("the first start prints a key")
+    }
+
+    pub fn operator_key(&self) -> String {
+        self.operator_key
+            .clone()
+            .expect("the first start prints an operator key")
     }
 
     /// SIGKILL: no shutdown code runs.
@@ -268,6 +282,8 @@ pub struct Client {
     pub http: reqwest::Client,
     pub base: String,
     pub key: String,
+    /// The server's operator key, for the operator routes (empty after a restart).
+    pub operator_key: String,
 }
 
 impl Client {
@@ -276,7 +292,33 @@ impl Client {
             http: reqwest::Client::new(),
             base: server.base.clone(),
             key: key.to_owned(),
+            operator_key: server.operator_key.clone().unwrap_or_default(),
         }
+    }
+
+    /// A request to an operator route with the operator key; the response as it came.
+    pub async fn operator_get(&self, path: &str) -> reqwest::Response {
+        send_retrying(
+            self.http
+                .get(self.url(path))
+                .header("x-operator-key", &self.operator_key),
+            true,
+        )
+        .await
+    }
+
+    /// POST of a JSON body to an operator route with the operator key.
+    pub async fn operator_post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let res = send_retrying(
+            self.http
+                .post(self.url(path))
+                .header("x-operator-key", &self.operator_key)
+                .json(body),
+            false,
+        )
+        .await;
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -307,7 +349,7 @@ impl Client {
         self.send(request, false).await
     }
 
-    /// GET without an API key (the pages and the operator routes take none).
+    /// GET without any key (the client's page, the icon, the sign-in page).
     pub async fn get_unauthenticated(&self, path: &str) -> reqwest::Response {
         send_retrying(self.http.get(self.url(path)), true).await
     }
@@ -320,7 +362,7 @@ impl Client {
     /// `GET /api/executions/{job_id}`: `{execution, definition, events}`.
     pub async fn execution(&self, job_id: &str) -> Value {
         let res = self
-            .get_unauthenticated(&format!("/api/executions/{job_id}"))
+            .operator_get(&format!("/api/executions/{job_id}"))
             .await;
         assert_eq!(res.status(), StatusCode::OK);
         res.json().await.unwrap()

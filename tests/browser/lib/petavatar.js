@@ -58,6 +58,7 @@ export async function startServer(binary, { timeoutMs = START_TIMEOUT_MS, stageD
     data,
     logPath,
     key: null,
+    operatorKey: null,
     base: null,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
@@ -91,6 +92,7 @@ export async function startServer(binary, { timeoutMs = START_TIMEOUT_MS, stageD
         buffered = buffered.slice(newline + 1);
         const key = line.split("(shown once, keep it): ")[1];
         if (key) server.key = key.trim();
+        if (line.startsWith("Created operator key ")) server.operatorKey = line.slice(line.lastIndexOf("): ") + 3).trim();
         const listening = line.match(/listening on (http:\/\/\S+)/);
         if (listening) {
           server.base = listening[1];

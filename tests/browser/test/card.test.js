@@ -211,8 +211,12 @@ test("the execution view draws the state graph and the event table", guarded(asy
   const definition = JSON.parse(readFileSync(path.join(REPO_ROOT, "statemachine", "pipeline.asl.json"), "utf8"));
   const stateNames = allStateNames(definition);
 
-  // Follow the page's own link, as a person would.
+  // Follow the page's own link, as a person would: the operator pages ask for the operator
+  // key first, then go back to the execution.
   await page.locator("#execution-link").click();
+  await page.locator("#login-form").waitFor({ state: "visible" });
+  await page.locator("#operator-key").fill(server.operatorKey);
+  await page.locator("#login-submit").click();
   await page.waitForURL(`**/executions/${jobId}`);
   await page.locator("#execution-svg").waitFor({ state: "visible" });
   await page.waitForFunction(() => document.getElementById("execution-status").textContent !== "RUNNING");
@@ -238,7 +242,7 @@ test("the execution view draws the state graph and the event table", guarded(asy
   const rows = await page.locator("#event-table tbody tr").evaluateAll((trs) =>
     trs.map((tr) => ({ id: Number(tr.children[0].textContent), type: tr.dataset.type, step: tr.children[2].textContent })),
   );
-  const history = await (await fetch(`${server.base}/api/executions/${jobId}`)).json();
+  const history = await (await fetch(`${server.base}/api/executions/${jobId}`, { headers: { "x-operator-key": server.operatorKey } })).json();
   assert.equal(rows.length, history.events.length);
   assert.ok(rows.length >= 20, `only ${rows.length} events`);
   assert.equal(rows[0].type, "ExecutionStarted");
