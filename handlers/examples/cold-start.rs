@@ -195,6 +195,8 @@ impl Stack {
             ("JOBS_QUEUE_URL", queue_url.as_str()),
             ("STATE_MACHINE_ARN", state_machine_arn.as_str()),
             ("PETAVATAR_MODEL_BACKEND", "offline"),
+            // As infra sets it (read by lambda_http in the API functions).
+            (handlers::config::IGNORE_STAGE_IN_PATH, "true"),
             ("RUST_LOG", "info"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -10,6 +10,10 @@ pub const DEFAULT_IMAGE_MODEL_ID: &str = "stability.stable-image-core-v1:1";
 /// The job queue's `maxReceiveCount` (infra's `MAX_RECEIVE_COUNT`): after this many receives a
 /// message goes to the dead-letter queue.
 pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 3;
+/// `lambda_http`'s own setting: when set, a REST API request's path is the resource path as the
+/// router knows it (`/status/…`), not prefixed with the stage (`/prod/status/…`). lambda_http
+/// only asks whether it is set, so any value (even `false`) turns it on: we accept `true` only.
+pub const IGNORE_STAGE_IN_PATH: &str = "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingsError {
@@ -67,6 +71,8 @@ pub struct Settings {
     pub jobs_max_receive_count: u32,
     /// `PETAVATAR_VISION_GATE`: `off` (default) or `local` (AnalyzePet only).
     pub vision_gate: VisionGate,
+    /// [`IGNORE_STAGE_IN_PATH`] as set (the API functions require `true`).
+    pub ignore_stage_in_path: Option<String>,
 }
 
 impl Settings {
@@ -150,6 +156,7 @@ impl Settings {
                 .unwrap_or_else(|| "petavatar".into()),
             jobs_max_receive_count,
             vision_gate,
+            ignore_stage_in_path: lookup(IGNORE_STAGE_IN_PATH),
         })
     }
 
@@ -171,6 +178,20 @@ impl Settings {
 
     pub fn state_machine_arn(&self) -> Result<&str, SettingsError> {
         required(&self.state_machine_arn, "STATE_MACHINE_ARN")
+    }
+
+    /// The API functions route by the resource path: `lambda_http` must leave the stage out
+    /// ([`IGNORE_STAGE_IN_PATH`] = `true`, set by infra), or every route would be a 404.
+    pub fn require_stage_ignored_in_path(&self) -> Result<(), SettingsError> {
+        match self.ignore_stage_in_path.as_deref() {
+            Some("true") => Ok(()),
+            None => Err(SettingsError::Missing(IGNORE_STAGE_IN_PATH)),
+            Some(other) => Err(SettingsError::Invalid {
+                name: IGNORE_STAGE_IN_PATH,
+                value: other.to_owned(),
+                why: "expected true (lambda_http treats any value as set)",
+            }),
+        }
     }
 }
 
@@ -255,6 +276,19 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn the_api_needs_the_stage_left_out_of_paths() {
+        let missing = settings(&[]).unwrap().require_stage_ignored_in_path();
+        assert_eq!(missing, Err(SettingsError::Missing(IGNORE_STAGE_IN_PATH)));
+        let off = settings(&[(IGNORE_STAGE_IN_PATH, "false")]).unwrap();
+        assert!(matches!(
+            off.require_stage_ignored_in_path(),
+            Err(SettingsError::Invalid { .. })
+        ));
+        let on = settings(&[(IGNORE_STAGE_IN_PATH, "true")]).unwrap();
+        assert_eq!(on.require_stage_ignored_in_path(), Ok(()));
     }
 
     #[test]

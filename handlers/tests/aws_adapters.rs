@@ -6,15 +6,16 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use api::s3_post::Refusal;
 use bytes::Bytes;
 use chrono::Utc;
 use common::events::{job_message_body, s3_event, sqs_event, status_change};
 use common::queue_depth;
+use common::s3_post::check_upload;
 use common::stack::{MAX_RECEIVE_COUNT, Stack, new_job};
 use handlers::lambda::reconciler;
 use handlers::lambda::s3_event::{self, S3EventHandler};
 use handlers::lambda::worker::handle;
-use handlers::post_policy::verify;
 use handlers::s3::{PresignTarget, S3ObjectStore, S3Presigner};
 use handlers::sfn::StepFunctions;
 use handlers::sqs::SqsJobQueue;
@@ -158,14 +159,14 @@ async fn presigned_post_uploads_what_the_policy_allows() {
     let photo = vec![7u8; 4096];
     let now = Utc::now();
     assert_eq!(
-        verify::check_upload(
+        check_upload(
             &post.fields,
             photo.len() as u64,
             common::SECRET_KEY,
             "uploads",
             now
         ),
-        Ok(())
+        Ok(204)
     );
     let response = post_upload(&post.url, &post.fields, photo.clone(), "image/png").await;
     assert!(
@@ -183,30 +184,30 @@ async fn presigned_post_uploads_what_the_policy_allows() {
     // What S3 would refuse (moto does not check policies; S3's documented rules do).
     let too_big = 50 * 1024 * 1024 + 1;
     assert!(matches!(
-        verify::check_upload(&post.fields, too_big, common::SECRET_KEY, "uploads", now),
-        Err(verify::Refusal::EntityTooLargeOrSmall { .. })
+        check_upload(&post.fields, too_big, common::SECRET_KEY, "uploads", now),
+        Err(Refusal::EntityTooLarge { .. })
     ));
     let mut gif = post.fields.clone();
     gif.insert("Content-Type".into(), "image/gif".into());
     assert!(matches!(
-        verify::check_upload(&gif, 10, common::SECRET_KEY, "uploads", now),
-        Err(verify::Refusal::ConditionFailed(_))
+        check_upload(&gif, 10, common::SECRET_KEY, "uploads", now),
+        Err(Refusal::ConditionFailed(_))
     ));
     let mut other_key = post.fields.clone();
     other_key.insert("key".into(), "uploads/someone-else/original.png".into());
     assert!(matches!(
-        verify::check_upload(&other_key, 10, common::SECRET_KEY, "uploads", now),
-        Err(verify::Refusal::ConditionFailed(_))
+        check_upload(&other_key, 10, common::SECRET_KEY, "uploads", now),
+        Err(Refusal::ConditionFailed(_))
     ));
     assert_eq!(
-        verify::check_upload(
+        check_upload(
             &post.fields,
             10,
             common::SECRET_KEY,
             "uploads",
             now + chrono::Duration::seconds(901)
         ),
-        Err(verify::Refusal::Expired)
+        Err(Refusal::Expired)
     );
 
     // One content type per policy: a choice cannot be expressed exactly.

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use common::events::{s3_event_json, sqs_record, status_change_event_json};
 use common::serve_on_loopback;
 use common::stack::Stack;
+use handlers::config::IGNORE_STAGE_IN_PATH;
 use handlers::runtime_api::{Outcome, RuntimeApiEmulator};
 use serde_json::{Value, json};
 use steps::JobStatus;
@@ -508,4 +509,49 @@ async fn the_api_binaries_serve_the_router_behind_api_gateway() {
         .await;
     assert_eq!(doc["statusCode"], 200, "{doc}");
     assert!(body_of(&doc)["paths"]["/presigned-url"].is_object());
+}
+
+/// `lambda_http` strips the stage only under its own setting; an API function deployed
+/// without it would answer 404 to every route, so it refuses to start instead, naming it.
+#[tokio::test]
+async fn an_api_binary_refuses_to_start_unless_lambda_http_leaves_the_stage_out() {
+    let emulator = RuntimeApiEmulator::start("api-status").await.unwrap();
+    let run = |ignore: Option<&'static str>| {
+        let mut command = tokio::process::Command::new(lambda_bin!("api-status"));
+        command
+            .env_clear()
+            .envs(emulator.lambda_environment("api-status"))
+            .envs([
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_ACCESS_KEY_ID", common::ACCESS_KEY),
+                ("AWS_SECRET_ACCESS_KEY", common::SECRET_KEY),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+                ("JOBS_TABLE", "jobs"),
+                ("UPLOADS_BUCKET", "uploads"),
+                ("GENERATED_BUCKET", "generated"),
+                ("JOBS_QUEUE_URL", "http://127.0.0.1:9/queue"),
+            ])
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        if let Some(value) = ignore {
+            command.env(IGNORE_STAGE_IN_PATH, value);
+        }
+        command.output()
+    };
+    for ignore in [None, Some("false")] {
+        let output = tokio::time::timeout(TIMEOUT, run(ignore))
+            .await
+            .expect("api-status exits")
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{ignore:?}: {stderr}");
+        assert!(
+            stderr.contains(IGNORE_STAGE_IN_PATH),
+            "{ignore:?}: {stderr}"
+        );
+    }
+    assert!(
+        emulator.first_poll().is_none(),
+        "it never asked for an invocation"
+    );
 }

@@ -247,6 +247,9 @@ export class PetAvatarStack extends Stack {
       CORS_ALLOWED_ORIGINS: this.settings.corsOrigins.join(','),
       // Read by analyze-pet only (handlers' wiring::gated_vision).
       PETAVATAR_VISION_GATE: this.settings.visionGate,
+      // lambda_http's own setting: API paths without the `/{stage}` prefix, as the router's
+      // routes are (the API functions refuse to start without it).
+      AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH: 'true',
       PETAVATAR_FUNCTION: spec.id,
     };
   }

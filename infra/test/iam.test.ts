@@ -295,6 +295,7 @@ describe('AWS Marketplace permissions for a model\'s first call', () => {
 
 describe('function configuration (the contract with handlers/)', () => {
   const COMMON = [
+    'AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH',
     'CORS_ALLOWED_ORIGINS',
     'GENERATED_BUCKET',
     'IMAGE_MODEL_ID',
@@ -324,6 +325,8 @@ describe('function configuration (the contract with handlers/)', () => {
       assert.equal(vars.JOBS_MAX_RECEIVE_COUNT, String(MAX_RECEIVE_COUNT));
       assert.equal(vars.VISION_MODEL_ID, 'us.anthropic.claude-sonnet-4-5-20250929-v1:0');
       assert.equal(vars.IMAGE_MODEL_ID, 'stability.stable-image-core-v1:1');
+      // lambda_http leaves the stage out of the API's paths (handlers' config::IGNORE_STAGE_IN_PATH).
+      assert.equal(vars.AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH, 'true');
       if (f.kind !== 'stage') assert.deepEqual(vars.STATE_MACHINE_ARN, { Ref: logicalId(stack, stack.stateMachine) });
     }
   });

@@ -6,8 +6,10 @@
 //! - API Gateway has already checked `x-api-key`; the caller is the key's id, taken from
 //!   `requestContext.identity.apiKeyId` and handed to `api::ContextAuthenticator` as an
 //!   `api::Owner` request extension. A request without one is refused (401) by the router.
-//! - `lambda_http` prefixes REST API paths with the stage (`/prod/status/…`); the router's
-//!   routes have no stage, so the prefix is removed again.
+//! - `lambda_http` prefixes REST API paths with the stage (`/prod/status/…`) unless its own
+//!   setting `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` is set; the router's routes have no stage,
+//!   so infra sets it and the cold start fails without it
+//!   ([`crate::config::Settings::require_stage_ignored_in_path`]).
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
@@ -26,35 +28,10 @@ pub fn api_key_id(request: &Request) -> Option<String> {
     }
 }
 
-fn stage_of(request: &Request) -> Option<String> {
-    match request.request_context_ref()? {
-        RequestContext::ApiGatewayV1(context) => context.stage.clone(),
-        _ => None,
-    }
-}
-
-/// Prepares a gateway request for the router: owner extension in, stage prefix out.
+/// Prepares a gateway request for the router: the owner as an extension.
 pub fn prepare(mut request: Request) -> Request {
     if let Some(owner) = api_key_id(&request) {
         request.extensions_mut().insert(api::Owner(owner));
-    }
-    if let Some(stage) = stage_of(&request) {
-        let prefix = format!("/{stage}");
-        let uri = request.uri();
-        let path = uri.path();
-        if let Some(rest) = path
-            .strip_prefix(&prefix)
-            .filter(|r| r.starts_with('/') || r.is_empty())
-        {
-            let rest = if rest.is_empty() { "/" } else { rest };
-            let rebuilt = match uri.query() {
-                Some(q) => format!("{rest}?{q}"),
-                None => rest.to_owned(),
-            };
-            if let Ok(new_uri) = rebuilt.parse() {
-                *request.uri_mut() = new_uri;
-            }
-        }
     }
     request
 }
@@ -62,6 +39,7 @@ pub fn prepare(mut request: Request) -> Request {
 /// The main of an API binary.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
     let (settings, clients) = wiring::cold_start().await?;
+    settings.require_stage_ignored_in_path()?;
     let router = api::router(wiring::api_state(&clients, &settings)?);
     let app = tower::ServiceBuilder::new()
         .map_request(prepare)

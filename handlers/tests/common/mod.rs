@@ -2,10 +2,12 @@
 //! per test on a port it binds itself, ready once it answers HTTP, and stopped by its pid when
 //! the test ends ([`Moto`]); a
 //! deployment on it the way infra builds one ([`stack::Stack`]); the Lambda events AWS sends
-//! ([`events`]); and a local HTTP server for fakes ([`serve_on_loopback`]).
+//! ([`events`]); S3's answer to a presigned POST ([`s3_post`]); and a local HTTP server for
+//! fakes ([`serve_on_loopback`]).
 #![allow(dead_code)]
 
 pub mod events;
+pub mod s3_post;
 pub mod stack;
 
 use std::collections::HashMap;

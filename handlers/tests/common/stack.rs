@@ -91,6 +91,8 @@ impl Stack {
                 ("JOBS_QUEUE_URL", self.queue_url.as_str()),
                 ("STATE_MACHINE_ARN", self.state_machine_arn.as_str()),
                 ("PETAVATAR_MODEL_BACKEND", backend),
+                // As infra sets it: lambda_http leaves the stage out of API paths.
+                (handlers::config::IGNORE_STAGE_IN_PATH, "true"),
             ]
             .map(|(k, v)| (k.to_owned(), v.to_owned())),
         );
