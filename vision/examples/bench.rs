@@ -1,7 +1,7 @@
 //! The benchmark of issue #13: weights load time, classifier and face-detector latency
 //! (median, p95) and peak RSS, in one process.
 //!
-//!     cargo run --release -p vision --example bench -- [--runs N] [PHOTO ...]
+//!     cargo run --release -p vision --example bench -- [--runs N] [--views N] [PHOTO ...]
 //!
 //! PHOTOs default to fixtures/chelsea.png and fixtures/astronaut.png. Each photo is decoded and
 //! normalized as the pipeline does (long edge ≤ 1568) once, outside the timings; then each run
@@ -19,7 +19,8 @@ use vision::weights::WeightSource;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let runs = take_runs(&mut args)?;
+    let runs = take_number(&mut args, "--runs")?.unwrap_or(30);
+    let views = take_number(&mut args, "--views")?.unwrap_or(vision::DEFAULT_VIEWS);
     let photos: Vec<PathBuf> = if args.is_empty() {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
         vec![root.join("chelsea.png"), root.join("astronaut.png")]
@@ -35,16 +36,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         LocalVision::load_from(&WeightSource::Embedded).map(drop)
     })?;
     println!(
-        "weights load (sha256 check + parse, embedded): median {}, p95 {} (5 loads)",
-        ms(percentile(&loads, 50)),
-        ms(percentile(&loads, 95))
+        "weights load (sha256 check + parse, embedded), median / p95 / CPU per load: {loads} (5 loads)"
     );
-    let model = LocalVision::load()?;
+    let model = LocalVision::load()?.with_views(views);
+    println!("classifier views per photo: {}", model.views());
 
+    let single = model.clone().with_views(1);
     println!(
-        "\n| photo | size | classifier median | classifier p95 | faces median | faces p95 | verdict median | verdict p95 |"
+        "\n| photo | size | classifier, 1 view: median / p95 / CPU | classifier, {views} views: median / p95 / CPU | faces: median / p95 / CPU | verdict ({views} views): median / p95 / CPU |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     for path in &photos {
         let bytes = std::fs::read(path)?;
         let format = steps::imaging::detect_format(&bytes)?;
@@ -52,21 +53,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let image = steps::imaging::fit_long_edge(image, 1568)?;
         // One warm-up of each, so the first run's allocations are not counted.
         model.analyse_image(&image, None)?;
+        let one_view = time_n(runs, || single.classify(&image).map(drop))?;
         let classify = time_n(runs, || model.classify(&image).map(drop))?;
         let faces = time_n(runs, || model.faces(&image).map(drop))?;
         let verdict = time_n(runs, || model.analyse_image(&image, None).map(drop))?;
         println!(
-            "| {} | {}×{} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {}×{} | {} | {} | {} | {} |",
             path.file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
             image.width(),
             image.height(),
-            ms(percentile(&classify, 50)),
-            ms(percentile(&classify, 95)),
-            ms(percentile(&faces, 50)),
-            ms(percentile(&faces, 95)),
-            ms(percentile(&verdict, 50)),
-            ms(percentile(&verdict, 95)),
+            one_view,
+            classify,
+            faces,
+            verdict,
         );
     }
     println!(
@@ -76,29 +76,78 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn take_runs(args: &mut Vec<String>) -> Result<usize, Box<dyn std::error::Error>> {
-    match args.iter().position(|a| a == "--runs") {
+fn take_number(
+    args: &mut Vec<String>,
+    flag: &str,
+) -> Result<Option<usize>, Box<dyn std::error::Error>> {
+    match args.iter().position(|a| a == flag) {
         Some(i) => {
-            let n = args.get(i + 1).ok_or("--runs needs a number")?.parse()?;
+            let n = args
+                .get(i + 1)
+                .ok_or_else(|| format!("{flag} needs a number"))?
+                .parse()?;
             args.drain(i..=i + 1);
-            Ok(n)
+            Ok(Some(n))
         }
-        None => Ok(30),
+        None => Ok(None),
+    }
+}
+
+/// Wall-clock times of `n` runs (sorted) and the process's CPU time (user + system) per run.
+struct Timed {
+    wall: Vec<Duration>,
+    cpu_per_run: Duration,
+}
+
+impl std::fmt::Display for Timed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} / {} / {}",
+            ms(percentile(&self.wall, 50)),
+            ms(percentile(&self.wall, 95)),
+            ms(self.cpu_per_run)
+        )
     }
 }
 
 fn time_n<E: std::error::Error + 'static>(
     n: usize,
     mut f: impl FnMut() -> Result<(), E>,
-) -> Result<Vec<Duration>, Box<dyn std::error::Error>> {
-    let mut times = Vec::with_capacity(n);
-    for _ in 0..n.max(1) {
+) -> Result<Timed, Box<dyn std::error::Error>> {
+    let n = n.max(1);
+    let mut wall = Vec::with_capacity(n);
+    let cpu_start = cpu_time()?;
+    for _ in 0..n {
         let start = Instant::now();
         f()?;
-        times.push(start.elapsed());
+        wall.push(start.elapsed());
     }
-    times.sort();
-    Ok(times)
+    let cpu = cpu_time()?.saturating_sub(cpu_start);
+    wall.sort();
+    Ok(Timed {
+        wall,
+        cpu_per_run: cpu / n as u32,
+    })
+}
+
+/// User + system CPU time of this process so far, from /proc/self/stat (fields 14 and 15, in
+/// USER_HZ = 100 ticks per second on Linux): unlike wall-clock time it does not grow when other
+/// processes share the cores.
+fn cpu_time() -> Result<Duration, Box<dyn std::error::Error>> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // The command name (field 2) is in parentheses and may contain spaces: split after it.
+    let rest = stat.rsplit_once(')').ok_or("/proc/self/stat: no ')'")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields
+        .get(11)
+        .ok_or("/proc/self/stat: short")?
+        .parse::<u64>()?
+        + fields
+            .get(12)
+            .ok_or("/proc/self/stat: short")?
+            .parse::<u64>()?;
+    Ok(Duration::from_millis(ticks * 10))
 }
 
 /// Nearest-rank percentile of sorted durations.

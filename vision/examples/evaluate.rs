@@ -2,7 +2,7 @@
 //! (`steps::offline::OfflineBackend`) on the same labelled photos, in the same run.
 //!
 //!     eval/fetch                                   # prints the photo directory
-//!     cargo run --release -p vision --example evaluate -- eval/manifest.json [PHOTO_DIR] [--verbose] [--verbose-held-out]
+//!     cargo run --release -p vision --example evaluate -- eval/manifest.json [PHOTO_DIR] [--verbose] [--verbose-held-out] [--views N]
 //!
 //! PHOTO_DIR defaults to `$HOME/.cache/petavatar/eval-photos` (eval/fetch's default), then to the
 //! manifest's own directory. Each file's sha256 is checked against the manifest.
@@ -202,17 +202,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     args.retain(|a| a != "--verbose");
     let verbose_held_out = args.iter().any(|a| a == "--verbose-held-out");
     args.retain(|a| a != "--verbose-held-out");
+    let views = take_views(&mut args)?;
     let manifest_path = PathBuf::from(
         args.first()
             .ok_or("usage: evaluate MANIFEST [PHOTO_DIR] [--verbose]")?,
     );
     let dir = photo_dir(&manifest_path, args.get(1).map(PathBuf::from));
     let manifest: Manifest = serde_json::from_str(&std::fs::read_to_string(&manifest_path)?)?;
-    let model = LocalVision::load()?;
+    let model = LocalVision::load()?.with_views(views);
+    println!("views per photo: {}", model.views());
 
     // Per split (dev, held_out, all): the local model's score and the heuristic's.
     let mut new: BTreeMap<&str, Score> = SPLITS.iter().map(|s| (*s, Score::default())).collect();
     let mut old: BTreeMap<&str, Score> = SPLITS.iter().map(|s| (*s, Score::default())).collect();
+    // Dev photographs' (label, what the models saw), for the threshold sweep.
+    let mut dev_seen: Vec<(String, vision::verdict::Seen)> = Vec::new();
     for photo in &manifest.photos {
         let path = dir.join(&photo.file);
         let bytes = std::fs::read(&path)
@@ -235,6 +239,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .take(5)
             .map(|i| model.classes()[i].as_str())
             .collect();
+        if photo.split == "dev" && accepted(&photo.label).is_some() {
+            dev_seen.push((photo.label.clone(), sight.seen()));
+        }
         let baseline = steps::offline::analyse_pixels(&image, None)?;
         let old_answer = Answer::from(&baseline);
         for split in [photo.split.as_str(), "all"] {
@@ -264,7 +271,50 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     report(&new, &old);
+    sweep(&dev_seen);
     Ok(())
+}
+
+/// Dev photographs only: animals refused and non-animals accepted if the animal-mass threshold
+/// were another value (the rules use `vision::verdict::ANIMAL_MASS`; faces as in the product).
+fn sweep(dev: &[(String, vision::verdict::Seen)]) {
+    use vision::verdict::{Decision, decide_at};
+    println!(
+        "\nAnimal-mass threshold on dev photographs (the rules use {:.2}):\n",
+        vision::verdict::ANIMAL_MASS
+    );
+    println!("| threshold | animals refused | pets refused | non-pets accepted | errors |");
+    println!("|---|---|---|---|---|");
+    for step in 2..=8 {
+        let threshold = step as f32 / 10.0;
+        let (mut animals, mut pets, mut non_pets) = (0, 0, 0);
+        for (label, seen) in dev {
+            let refused = !matches!(decide_at(seen, threshold), Decision::Pet { .. });
+            match accepted(label) {
+                Some(true) => {
+                    animals += usize::from(refused);
+                    pets += usize::from(refused && is_pet(label));
+                }
+                _ => non_pets += usize::from(!refused),
+            }
+        }
+        println!(
+            "| {threshold:.1} | {animals} | {pets} | {non_pets} | {} |",
+            animals + non_pets
+        );
+    }
+}
+
+/// `--views N` (default: the product's [`vision::DEFAULT_VIEWS`]).
+fn take_views(args: &mut Vec<String>) -> Result<usize, Box<dyn std::error::Error>> {
+    match args.iter().position(|a| a == "--views") {
+        Some(i) => {
+            let n = args.get(i + 1).ok_or("--views needs a number")?.parse()?;
+            args.drain(i..=i + 1);
+            Ok(n)
+        }
+        None => Ok(vision::DEFAULT_VIEWS),
+    }
 }
 
 /// The pixels AnalyzePet would see: ValidateImage's normalization for JPEG and PNG (EXIF

@@ -42,8 +42,14 @@ pub enum Decision {
 }
 
 pub fn decide(seen: &Seen) -> Decision {
+    decide_at(seen, ANIMAL_MASS)
+}
+
+/// [`decide`] with another animal-mass threshold (the evaluation sweeps it on dev photos to
+/// show how much the principled [`ANIMAL_MASS`] costs or gains there).
+pub fn decide_at(seen: &Seen, animal_mass: f32) -> Decision {
     let largest_face = seen.faces.first().copied();
-    let is_animal = seen.animal_mass >= ANIMAL_MASS;
+    let is_animal = seen.animal_mass >= animal_mass;
     match (is_animal, seen.top_group, largest_face) {
         (true, Some((group, confidence)), face) => match face {
             Some((score, share)) if share >= PORTRAIT_FACE && seen.animal_mass < SURE_ANIMAL => {

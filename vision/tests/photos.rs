@@ -191,3 +191,57 @@ fn bytes_that_are_not_safetensors_are_a_format_error() {
         Err(LoadError::Format { .. })
     ));
 }
+
+#[test]
+fn every_view_count_gives_a_probability_distribution_and_one_view_is_the_centre_crop() {
+    let image = photo("chelsea.png");
+    let centre = model()
+        .classify_view(&image, vision::View::Centre)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let one = model().clone().with_views(1);
+    assert_eq!(
+        one.classify(&image).unwrap_or_else(|e| panic!("{e}")),
+        centre
+    );
+    for views in 1..=4 {
+        let p = model()
+            .clone()
+            .with_views(views)
+            .classify(&image)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let sum: f32 = p.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-3, "{views} views: {sum}");
+    }
+    // Out of range counts are clamped, never an empty mean.
+    assert_eq!(model().clone().with_views(0).views(), 1);
+    assert_eq!(model().clone().with_views(9).views(), 4);
+}
+
+#[test]
+fn the_committed_photos_keep_their_reading_with_any_number_of_views() {
+    for views in 1..=4 {
+        let m = model().clone().with_views(views);
+        let see = |name: &str| {
+            m.analyse_image(&photo(name), None)
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+        };
+        for (name, species) in [("chelsea.png", "cat"), ("goldfish.webp", "fish")] {
+            match see(name) {
+                VisionVerdict::Pet(a) => assert_eq!(a.species, species, "{name}, {views} views"),
+                other => panic!("{name}, {views} views: {other:?}"),
+            }
+        }
+        for (name, subject) in [
+            ("astronaut.png", NonPetSubject::Person),
+            ("coffee.png", NonPetSubject::NoAnimal),
+            ("rocket.jpg", NonPetSubject::NoAnimal),
+        ] {
+            match see(name) {
+                VisionVerdict::NotAPet { subject: s, .. } => {
+                    assert_eq!(s, subject, "{name}, {views} views")
+                }
+                other => panic!("{name}, {views} views: {other:?}"),
+            }
+        }
+    }
+}
