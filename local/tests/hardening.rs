@@ -374,7 +374,8 @@ async fn a_foreign_host_is_refused_and_every_answer_has_security_headers() {
     // Pages, API answers, errors and refusals alike.
     for (host, path, status) in [
         (own.as_str(), "/", 200),
-        (own.as_str(), "/executions", 200),
+        // Without an operator key: the sign-in page, a page like any other.
+        (own.as_str(), "/executions", 401),
         (own.as_str(), "/openapi.json", 200),
         (
             own.as_str(),
